@@ -1,0 +1,135 @@
+//! One error type for the whole crate: every variant says what went wrong and where.
+
+use std::path::PathBuf;
+
+/// Result alias used across rasterlab.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in rasterlab.
+///
+/// Variants carry the path, band, chunk or field involved so that the message alone
+/// tells a notebook user what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input path does not exist.
+    #[error("file not found: {}", .0.display())]
+    NotFound(PathBuf),
+
+    /// GDAL could not open the file as a raster.
+    #[error("{} is not a raster GDAL can read: {reason}", path.display())]
+    NotARaster {
+        /// The file that was opened.
+        path: PathBuf,
+        /// What GDAL said.
+        reason: String,
+    },
+
+    /// A band name or index that the raster does not have.
+    #[error("unknown band {name:?}; available bands: {}", available.join(", "))]
+    UnknownBand {
+        /// The name asked for.
+        name: String,
+        /// The names the raster has.
+        available: Vec<String>,
+    },
+
+    /// Files of a stack do not share one grid.
+    #[error("stack mismatch: {} has {field} {found}, expected {expected} (from {})", path.display(), first.display())]
+    StackMismatch {
+        /// The file that differs.
+        path: PathBuf,
+        /// The first file of the stack, which sets the grid.
+        first: PathBuf,
+        /// The field that differs (size, geotransform, crs, bands).
+        field: &'static str,
+        /// The value of the first file.
+        expected: String,
+        /// The value of `path`.
+        found: String,
+    },
+
+    /// A chunk size, window, thread count or other argument that cannot work.
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// The argument.
+        what: &'static str,
+        /// Why it cannot work.
+        reason: String,
+    },
+
+    /// An output location that cannot be written.
+    #[error("cannot write {}: {reason}", path.display())]
+    Output {
+        /// The requested output path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
+    /// A GDAL call failed.
+    #[error("GDAL error while {context}: {source}")]
+    Gdal {
+        /// What rasterlab was doing.
+        context: String,
+        /// The error from the gdal crate.
+        #[source]
+        source: gdal::errors::GdalError,
+    },
+
+    /// Reading, computing or writing one chunk failed.
+    #[error("chunk {chunk} ({window}) failed: {source}")]
+    Chunk {
+        /// Index of the chunk in the grid (row-major).
+        chunk: usize,
+        /// The chunk's window.
+        window: crate::grid::Window,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A user function (or rasterlab itself) panicked while working on one chunk. The
+    /// pool and the notebook kernel survive; nothing is left under the output name.
+    #[error("panic in chunk {chunk} ({window}): {message}")]
+    Panic {
+        /// Index of the chunk in the grid (row-major).
+        chunk: usize,
+        /// The chunk's window.
+        window: crate::grid::Window,
+        /// The panic message.
+        message: String,
+    },
+
+    /// A filesystem operation failed.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn gdal(
+        context: impl Into<String>,
+    ) -> impl FnOnce(gdal::errors::GdalError) -> Error {
+        let context = context.into();
+        move |source| Error::Gdal { context, source }
+    }
+
+    /// An [`Error::Invalid`] for argument `what`.
+    ///
+    /// ```
+    /// let e = rasterlab::Error::invalid("chunk size", "must be positive");
+    /// assert_eq!(e.to_string(), "invalid chunk size: must be positive");
+    /// ```
+    pub fn invalid(what: &'static str, reason: impl Into<String>) -> Error {
+        Error::Invalid {
+            what,
+            reason: reason.into(),
+        }
+    }
+}

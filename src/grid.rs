@@ -1,0 +1,228 @@
+//! Windows and chunk grids over a raster's pixel space.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// A rectangle of pixels: column `x`, row `y`, `width` columns and `height` rows.
+///
+/// ```
+/// use rasterlab::grid::Window;
+/// let w = Window::new(10, 20, 100, 50);
+/// assert_eq!(w.len(), 5000);
+/// assert_eq!(w.to_string(), "x 10..110, y 20..70");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// First column.
+    pub x: usize,
+    /// First row.
+    pub y: usize,
+    /// Number of columns.
+    pub width: usize,
+    /// Number of rows.
+    pub height: usize,
+}
+
+impl Window {
+    /// A window at `(x, y)` of `width` x `height` pixels.
+    pub const fn new(x: usize, y: usize, width: usize, height: usize) -> Self {
+        Window {
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+
+    /// Number of pixels in the window.
+    pub const fn len(&self) -> usize {
+        self.width * self.height
+    }
+
+    /// True when the window holds no pixel.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when the window lies inside a raster of `width` x `height` pixels.
+    ///
+    /// ```
+    /// use rasterlab::grid::Window;
+    /// assert!(Window::new(0, 0, 10, 10).fits(10, 10));
+    /// assert!(!Window::new(5, 0, 10, 10).fits(10, 10));
+    /// ```
+    pub const fn fits(&self, width: usize, height: usize) -> bool {
+        self.x + self.width <= width && self.y + self.height <= height
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "x {}..{}, y {}..{}",
+            self.x,
+            self.x + self.width,
+            self.y,
+            self.y + self.height
+        )
+    }
+}
+
+/// A regular grid of chunks over a `width` x `height` raster; edge chunks are smaller.
+///
+/// Chunks are numbered row-major, left to right then top to bottom.
+///
+/// ```
+/// use rasterlab::grid::{ChunkGrid, Window};
+/// let grid = ChunkGrid::new(250, 100, 100, 100)?;
+/// assert_eq!(grid.len(), 3);
+/// assert_eq!(grid.window(2), Some(Window::new(200, 0, 50, 100)));
+/// let total: usize = grid.iter().map(|w| w.len()).sum();
+/// assert_eq!(total, 250 * 100);
+/// # Ok::<(), rasterlab::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkGrid {
+    width: usize,
+    height: usize,
+    chunk_width: usize,
+    chunk_height: usize,
+}
+
+impl ChunkGrid {
+    /// A grid of `chunk_width` x `chunk_height` chunks; chunks larger than the raster are
+    /// clamped to it. Zero sizes are an error.
+    pub fn new(
+        width: usize,
+        height: usize,
+        chunk_width: usize,
+        chunk_height: usize,
+    ) -> Result<Self> {
+        if width == 0 || height == 0 {
+            return Err(Error::invalid(
+                "raster size",
+                format!("{width} x {height} pixels holds no data"),
+            ));
+        }
+        if chunk_width == 0 || chunk_height == 0 {
+            return Err(Error::invalid(
+                "chunk size",
+                format!("{chunk_width} x {chunk_height}: chunks need at least 1 x 1 pixels"),
+            ));
+        }
+        Ok(ChunkGrid {
+            width,
+            height,
+            chunk_width: chunk_width.min(width),
+            chunk_height: chunk_height.min(height),
+        })
+    }
+
+    /// A grid whose chunks are whole multiples of the file's `block` (so that every block
+    /// is decoded once), grown until a chunk holds about `target_bytes` but kept small
+    /// enough that every one of `threads` workers gets at least four chunks.
+    ///
+    /// ```
+    /// use rasterlab::grid::ChunkGrid;
+    /// let grid = ChunkGrid::aligned(2041, 1860, (256, 256), 4, 8 << 20, 2)?;
+    /// assert_eq!(grid.chunk_size().0 % 256, 0);
+    /// assert!(grid.len() >= 8);
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn aligned(
+        width: usize,
+        height: usize,
+        block: (usize, usize),
+        bytes_per_pixel: usize,
+        target_bytes: u64,
+        threads: usize,
+    ) -> Result<Self> {
+        let (bw, bh) = (
+            block.0.clamp(1, width.max(1)),
+            block.1.clamp(1, height.max(1)),
+        );
+        let (mut cw, mut ch) = (bw, bh);
+        let min_chunks = 4 * threads.max(1);
+        let count = |cw: usize, ch: usize| width.div_ceil(cw) * height.div_ceil(ch);
+        let bytes = |cw: usize, ch: usize| (cw * ch * bytes_per_pixel.max(1)) as u64;
+        loop {
+            // Grow the shorter side first so that chunks stay roughly square.
+            let (nw, nh) = if cw * bh <= ch * bw || ch >= height {
+                ((cw + bw).min(width), ch)
+            } else {
+                (cw, (ch + bh).min(height))
+            };
+            if (nw, nh) == (cw, ch) || bytes(nw, nh) > target_bytes || count(nw, nh) < min_chunks {
+                break;
+            }
+            (cw, ch) = (nw, nh);
+        }
+        ChunkGrid::new(width, height, cw, ch)
+    }
+
+    /// Raster size as `(width, height)`.
+    pub const fn raster_size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    /// Nominal chunk size as `(width, height)`; edge chunks may be smaller.
+    pub const fn chunk_size(&self) -> (usize, usize) {
+        (self.chunk_width, self.chunk_height)
+    }
+
+    /// Number of chunks along x and y.
+    pub const fn shape(&self) -> (usize, usize) {
+        (
+            self.width.div_ceil(self.chunk_width),
+            self.height.div_ceil(self.chunk_height),
+        )
+    }
+
+    /// Number of chunks.
+    pub const fn len(&self) -> usize {
+        let (nx, ny) = self.shape();
+        nx * ny
+    }
+
+    /// Always false: a grid holds at least one chunk.
+    pub const fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The window of chunk `index`, or `None` past the end.
+    pub fn window(&self, index: usize) -> Option<Window> {
+        (index < self.len()).then(|| self.window_at(index))
+    }
+
+    fn window_at(&self, index: usize) -> Window {
+        let (nx, _) = self.shape();
+        let (cx, cy) = (index % nx, index / nx);
+        let (x, y) = (cx * self.chunk_width, cy * self.chunk_height);
+        Window::new(
+            x,
+            y,
+            self.chunk_width.min(self.width - x),
+            self.chunk_height.min(self.height - y),
+        )
+    }
+
+    /// Iterates over the chunk windows in row-major order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Window> + '_ {
+        (0..self.len()).map(move |i| self.window_at(i))
+    }
+}
+
+impl fmt::Display for ChunkGrid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (nx, ny) = self.shape();
+        write!(
+            f,
+            "{} chunks ({nx} x {ny}) of {} x {} px",
+            self.len(),
+            self.chunk_width,
+            self.chunk_height
+        )
+    }
+}

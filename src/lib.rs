@@ -1,0 +1,44 @@
+//! # rasterlab
+//!
+//! Chunked raster processing over GDAL, made to be driven from Jupyter notebooks through
+//! the evcxr Rust kernel.
+//!
+//! Data flows one way: [`raster`] (sources) -> [`array`] (lazy, fused per-chunk
+//! expressions) -> [`exec`] (runs chunks on a rayon pool sized by [`resources`]) ->
+//! [`raster::write`] or memory. Progress and display are observers, never globals: evcxr
+//! resets every static in each notebook cell.
+//!
+//! ```no_run
+//! use rasterlab::prelude::*;
+//!
+//! # fn main() -> rasterlab::Result<()> {
+//! let scene = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?
+//!     .with_band_names(["blue", "green", "red"])?;
+//! let ndi = scene.norm_diff("green", "red")?.nodata(0.0).scale(1e-4);
+//! let report = ndi.save("ndi.tif").chunks(256).compress(Compression::Lzw).run()?;
+//! println!("{report}");
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod array;
+pub mod display;
+pub mod error;
+pub mod exec;
+pub mod grid;
+pub mod progress;
+pub mod raster;
+pub mod resources;
+
+pub use error::{Error, Result};
+
+/// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
+pub mod prelude {
+    pub use crate::array::LazyArray;
+    pub use crate::error::{Error, Result};
+    pub use crate::grid::{ChunkGrid, Window};
+    pub use crate::progress::ProgressMode;
+    pub use crate::raster::write::Compression;
+    pub use crate::raster::{Raster, Stack};
+    pub use crate::resources::{PoolPlan, Resources};
+}
