@@ -1,0 +1,51 @@
+//! Shared test helpers: paths to the shipped data and an independent reference reader.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use gdal::Dataset;
+
+pub const SCENE: &str = "data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF";
+pub const B2: &str = "data/LC08_L1TP_224078_20200518_20200518_01_RT_B2.TIF";
+pub const B3: &str = "data/LC08_L1TP_224078_20200518_20200518_01_RT_B3.TIF";
+pub const B4: &str = "data/LC08_L1TP_224078_20200518_20200518_01_RT_B4.TIF";
+pub const RGBN: &str = "data/rgbn_20160101.tif";
+
+pub fn data(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A whole band read straight through the gdal crate, as u16 (width, height, values).
+pub fn read_band_u16(path: &str, band: usize) -> (usize, usize, Vec<u16>) {
+    let ds = Dataset::open(data(path)).expect("open reference");
+    let rb = ds.rasterband(band).expect("band");
+    let (w, h) = rb.size();
+    let buf = rb
+        .read_as::<u16>((0, 0), (w, h), (w, h), None)
+        .expect("read");
+    (w, h, buf.data().to_vec())
+}
+
+/// Reads band 1 of a written output as f32.
+pub fn read_output(path: &Path) -> (usize, usize, Vec<f32>) {
+    let ds = Dataset::open(path).expect("open output");
+    let rb = ds.rasterband(1).expect("band");
+    let (w, h) = rb.size();
+    let buf = rb
+        .read_as::<f32>((0, 0), (w, h), (w, h), None)
+        .expect("read");
+    (w, h, buf.data().to_vec())
+}
+
+/// Names of every entry in `dir`.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
