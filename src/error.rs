@@ -89,15 +89,21 @@ pub enum Error {
         source: Box<Error>,
     },
 
-    /// A user function (or rasterlab itself) panicked while working on one chunk. The
-    /// pool and the notebook kernel survive; nothing is left under the output name.
-    #[error("panic in chunk {chunk} ({window}): {message}")]
+    /// A user function (or rasterlab itself) panicked while working on one chunk or
+    /// item. The pool and the notebook kernel survive; nothing is left under the output
+    /// name.
+    #[error("panic in {task}: {message}")]
     Panic {
-        /// Index of the chunk in the grid (row-major).
-        chunk: usize,
-        /// The chunk's window.
-        window: crate::grid::Window,
+        /// The chunk (`chunk 3 (x 0..256, y 256..512)`) or item (`item 17`).
+        task: String,
         /// The panic message.
+        message: String,
+    },
+
+    /// A user function returned an error.
+    #[error("user function failed: {message}")]
+    User {
+        /// The error's text.
         message: String,
     },
 

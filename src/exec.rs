@@ -1,18 +1,22 @@
 //! Runs chunk tasks on a rayon pool built for the call, feeding one consumer (the writer
-//! or the collector) on the calling thread through a bounded channel.
+//! or the collector) on the calling thread.
 //!
-//! Each worker keeps its own state (GDAL handles: datasets are not `Sync`), claims chunk
-//! indices from an atomic counter, and stops early once any chunk fails. The channel's
-//! bound caps how many finished chunks wait in memory for the consumer.
+//! Each worker keeps its own state (GDAL handles: datasets are not `Sync`) and claims
+//! chunk indices from an atomic counter. A chunk may start only with a memory permit,
+//! and its permit comes back when the consumer has taken its result, so at most
+//! `permits` chunks are in flight (read, computed or waiting) at any time. The first
+//! error or panic stops the run.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 use crate::grid::Window;
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressMode};
 use crate::resources::PoolPlan;
 
 /// How a chunked run went.
@@ -50,14 +54,14 @@ fn in_chunk(chunk: usize, window: Window, e: Error) -> Error {
 /// Runs `work` on every window in parallel and hands each result to `sink` on the calling
 /// thread, in completion order.
 ///
-/// * `init` builds one worker's state (called lazily, once per worker thread);
-/// * at most `max_queued` results wait for `sink` at any time, so memory in flight is
-///   bounded by `(threads + max_queued + 1)` chunk results;
+/// * `init` builds one worker's state (lazily, once per worker thread, again after a
+///   panic);
+/// * at most `permits` chunks are in flight; `permits` must be at least 1;
 /// * the first error or panic stops the workers and is returned, naming the chunk.
 pub(crate) fn run_chunks<S, T>(
     plan: &PoolPlan,
     windows: &[Window],
-    max_queued: usize,
+    permits: usize,
     init: impl Fn() -> Result<S> + Sync,
     work: impl Fn(&mut S, usize, Window) -> Result<T> + Sync,
     mut sink: impl FnMut(usize, Window, T) -> Result<()>,
@@ -69,20 +73,37 @@ where
     let start = Instant::now();
     let pool = plan.build_pool()?;
     let threads = pool.current_num_threads();
-    let (tx, rx) = crossbeam_channel::bounded::<(usize, Window, Result<T>)>(max_queued.max(1));
+    let permits = permits.clamp(1, windows.len().max(1));
+    let (token_tx, token_rx) = crossbeam_channel::bounded::<()>(permits);
+    for _ in 0..permits {
+        let _ = token_tx.send(());
+    }
+    let (tx, rx) = crossbeam_channel::unbounded::<(usize, Window, Result<T>)>();
     let next = AtomicUsize::new(0);
     let cancel = AtomicBool::new(false);
     let mut first_error: Option<Error> = None;
 
     std::thread::scope(|scope| {
         let (next, cancel, init, work) = (&next, &cancel, &init, &work);
+        let (token_rx, token_tx) = (&token_rx, &token_tx);
         scope.spawn(move || {
             let tx = &tx;
             pool.broadcast(|_| {
                 let mut state: Option<S> = None;
-                while !cancel.load(Ordering::Relaxed) {
+                loop {
+                    // Wait for memory before claiming a chunk, so claimed chunks run at once.
+                    if token_rx.recv().is_err() {
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&w) = windows.get(i) else { break };
+                    let w = match windows.get(i) {
+                        Some(&w) if !cancel.load(Ordering::Relaxed) => w,
+                        _ => {
+                            // Nothing left to do: pass the permit on to a waiting worker.
+                            let _ = token_tx.send(());
+                            break;
+                        }
+                    };
                     let result = catch_unwind(AssertUnwindSafe(|| {
                         let s = match &mut state {
                             Some(s) => s,
@@ -96,8 +117,7 @@ where
                             // The state may be half-updated by the panic: rebuild it.
                             state = None;
                             Err(Error::Panic {
-                                chunk: i,
-                                window: w,
+                                task: format!("chunk {i} ({w})"),
                                 message: panic_message(payload.as_ref()),
                             })
                         }
@@ -113,16 +133,18 @@ where
         });
 
         for (i, w, result) in rx.iter() {
-            if first_error.is_some() {
-                continue; // drain so that no worker blocks on a full channel
-            }
-            match result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e))) {
-                Ok(()) => progress.inc(1),
-                Err(e) => {
-                    cancel.store(true, Ordering::Relaxed);
-                    first_error = Some(e);
+            if first_error.is_none() {
+                match result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e))) {
+                    Ok(()) => progress.inc(1),
+                    Err(e) => {
+                        cancel.store(true, Ordering::Relaxed);
+                        first_error = Some(e);
+                    }
                 }
             }
+            // The chunk's memory is free again (also after an error, so that waiting
+            // workers wake up, see the cancel flag and stop).
+            let _ = token_tx.send(());
         }
     });
 
@@ -135,4 +157,82 @@ where
         threads,
         elapsed: start.elapsed(),
     })
+}
+
+/// Maps `f` over an iterator of any length on the pool, holding at most `batch` items
+/// (and their results' batch) in memory at a time, and returns the results in input
+/// order (aics' `batched_map`). A panic in `f` is [`Error::Panic`] naming the item.
+///
+/// ```
+/// use rasterlab::prelude::*;
+/// let plan = PoolPlan::detect()?.with_threads(2)?;
+/// let squares = rasterlab::exec::batched_map(0..10_000u64, 256, &plan, ProgressMode::Silent, |i| i * i)?;
+/// assert_eq!(squares[9_999], 9_999 * 9_999);
+/// # Ok::<(), rasterlab::Error>(())
+/// ```
+pub fn batched_map<I, R>(
+    items: impl IntoIterator<Item = I>,
+    batch: usize,
+    plan: &PoolPlan,
+    mode: ProgressMode,
+    f: impl Fn(I) -> R + Sync + Send,
+) -> Result<Vec<R>>
+where
+    I: Send,
+    R: Send,
+{
+    let mut out = Vec::new();
+    batched_for_each(items, batch, plan, mode, f, |results| {
+        out.extend(results);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Like [`batched_map`], but hands each batch of results to `consume` (in order) instead
+/// of collecting them, so memory stays bounded for billions of items.
+pub fn batched_for_each<I, R>(
+    items: impl IntoIterator<Item = I>,
+    batch: usize,
+    plan: &PoolPlan,
+    mode: ProgressMode,
+    f: impl Fn(I) -> R + Sync + Send,
+    mut consume: impl FnMut(Vec<R>) -> Result<()>,
+) -> Result<usize>
+where
+    I: Send,
+    R: Send,
+{
+    if batch == 0 {
+        return Err(Error::invalid("batch size", "must be at least 1"));
+    }
+    let pool = plan.build_pool()?;
+    let mut iter = items.into_iter();
+    let (lower, upper) = iter.size_hint();
+    let mut progress = Progress::new(mode, "batched_map", "items", upper.unwrap_or(lower) as u64);
+    let mut done = 0usize;
+    loop {
+        let chunk: Vec<I> = iter.by_ref().take(batch).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let n = chunk.len();
+        let results: Vec<Result<R>> = pool.install(|| {
+            chunk
+                .into_par_iter()
+                .enumerate()
+                .map(|(k, item)| {
+                    catch_unwind(AssertUnwindSafe(|| f(item))).map_err(|p| Error::Panic {
+                        task: format!("item {}", done + k),
+                        message: panic_message(p.as_ref()),
+                    })
+                })
+                .collect()
+        });
+        consume(results.into_iter().collect::<Result<Vec<R>>>()?)?;
+        done += n;
+        progress.inc(n as u64);
+    }
+    progress.finish();
+    Ok(done)
 }

@@ -34,7 +34,7 @@ pub use error::{Error, Result};
 
 /// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
 pub mod prelude {
-    pub use crate::array::LazyArray;
+    pub use crate::array::{Block, LazyArray, OutputType, Period, Stat};
     pub use crate::error::{Error, Result};
     pub use crate::grid::{ChunkGrid, Window};
     pub use crate::progress::ProgressMode;

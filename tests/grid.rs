@@ -19,13 +19,24 @@ fn coverage(grid: &ChunkGrid) -> Vec<u8> {
 #[test]
 fn grids_cover_each_pixel_once() {
     for (w, h) in [(1, 1), (7, 3), (100, 100), (2041, 1860), (515, 403)] {
-        for (cw, ch) in [(1, 1), (3, 5), (64, 64), (100, 100), (256, 256), (333, 333), (5000, 5000)] {
+        for (cw, ch) in [
+            (1, 1),
+            (3, 5),
+            (64, 64),
+            (100, 100),
+            (256, 256),
+            (333, 333),
+            (5000, 5000),
+        ] {
             if w * h / (cw * ch).max(1) > 200_000 {
                 continue;
             }
             let grid = ChunkGrid::new(w, h, cw, ch).expect("grid");
             assert_eq!(grid.iter().len(), grid.len());
-            assert!(coverage(&grid).iter().all(|&c| c == 1), "{w}x{h} by {cw}x{ch}");
+            assert!(
+                coverage(&grid).iter().all(|&c| c == 1),
+                "{w}x{h} by {cw}x{ch}"
+            );
             let (nx, ny) = grid.shape();
             assert_eq!((nx, ny), (w.div_ceil(cw.min(w)), h.div_ceil(ch.min(h))));
             assert_eq!(grid.window(grid.len()), None);
@@ -37,12 +48,20 @@ fn grids_cover_each_pixel_once() {
 fn aligned_grids_are_block_multiples_and_keep_workers_busy() {
     for threads in [1, 2, 8] {
         for target in [1u64 << 20, 8 << 20, 256 << 20] {
-            let grid = ChunkGrid::aligned(2041, 1860, (256, 256), 12, target, threads).expect("grid");
+            let grid =
+                ChunkGrid::aligned(2041, 1860, (256, 256), 12, target, threads).expect("grid");
             let (cw, ch) = grid.chunk_size();
             assert!(cw % 256 == 0 || cw == 2041, "{cw}");
             assert!(ch % 256 == 0 || ch == 1860, "{ch}");
-            assert!((cw * ch * 12) as u64 <= target.max(256 * 256 * 12), "chunk over target");
-            assert!(grid.len() >= 4 * threads || (cw, ch) == (256, 256), "{} chunks for {threads} threads", grid.len());
+            assert!(
+                (cw * ch * 12) as u64 <= target.max(256 * 256 * 12),
+                "chunk over target"
+            );
+            assert!(
+                grid.len() >= 4 * threads || (cw, ch) == (256, 256),
+                "{} chunks for {threads} threads",
+                grid.len()
+            );
             assert!(coverage(&grid).iter().all(|&c| c == 1));
         }
     }

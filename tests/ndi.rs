@@ -110,15 +110,12 @@ fn saved_ndi_matches_plain_loop_for_every_chunking_threads_and_source() {
 #[test]
 fn compute_into_memory_matches_plain_loop() {
     let (w, h, expected) = reference();
-    let plan = PoolPlan::detect()
-        .and_then(|p| p.with_threads(2))
-        .expect("plan");
     for chunks in [100, 333] {
         let got = stacked()
             .chunks(chunks)
-            .and_then(|a| a.compute_with(&plan, ProgressMode::Silent))
+            .and_then(|a| a.threads(2).progress(ProgressMode::Silent).compute())
             .expect("compute");
-        assert_eq!(got.dim(), (h, w));
+        assert_eq!(got.dim(), (1, h, w));
         assert_matches(
             &expected,
             got.as_slice().expect("contiguous"),

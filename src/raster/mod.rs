@@ -4,15 +4,17 @@
 //! keep between notebook cells); GDAL handles are opened by each worker thread when a
 //! computation runs, because GDAL 3.6 datasets are `Send` but not `Sync`.
 
+pub mod time;
 pub mod write;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
 use gdal::raster::{GdalDataType, GdalType};
 use gdal::spatial_ref::SpatialRef;
 use gdal::{Dataset, Metadata};
-use ndarray::Array3;
+use ndarray::{Array3, Array4};
 
 use crate::array::LazyArray;
 use crate::error::{Error, Result};
@@ -25,6 +27,10 @@ use crate::resources::PoolPlan;
 pub enum Stack {
     /// Every band of every file becomes one band of the stack, in order.
     Band,
+    /// Every file is one or more time steps with the same bands; dates come from the
+    /// files' names (`rgbn_20160101.tif`) or their NetCDF time coordinate. Steps are
+    /// sorted by date.
+    Time,
 }
 
 /// One band of a [`Raster`]: where it comes from and how its values are decoded.
@@ -61,7 +67,16 @@ pub struct BandInfo {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Raster {
+    /// Every source band, time-major: step `t`, band `b` is `bands[t * per_step + b]`.
     bands: Vec<BandInfo>,
+    /// Bands per time step (all bands when the raster has no time axis).
+    per_step: usize,
+    /// One date per time step; empty when the raster has no time axis.
+    times: Vec<NaiveDate>,
+    /// The time steps in use (indices into the steps), after date subsetting.
+    selected: Vec<usize>,
+    /// The part of the grid in use, after bbox subsetting.
+    view: Window,
     width: usize,
     height: usize,
     geo_transform: [f64; 6],
@@ -91,7 +106,11 @@ pub(crate) fn open_dataset(path: &Path) -> Result<Dataset> {
 }
 
 impl Raster {
-    /// Opens any raster GDAL can read (GeoTIFF, NetCDF subdataset, VRT, ...).
+    /// Opens any raster GDAL can read (GeoTIFF, VRT, a NetCDF variable as
+    /// `NETCDF:"file.nc":var` or a single-variable `.nc` file, ...).
+    ///
+    /// A NetCDF variable with a `time` dimension opens as a time series: one step per
+    /// time value, dated from the file's CF `time#units`.
     ///
     /// Errors: [`Error::NotFound`] for a missing file, [`Error::NotARaster`] for a file
     /// GDAL cannot read or one without raster bands.
@@ -101,25 +120,48 @@ impl Raster {
         let (width, height) = ds.raster_size();
         let count = ds.raster_count();
         if count == 0 || width == 0 || height == 0 {
+            let subdatasets = ds
+                .metadata_domain("SUBDATASETS")
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|kv| kv.split_once("_NAME=").map(|(_, v)| v.to_string()))
+                .collect::<Vec<_>>();
+            let reason = if subdatasets.is_empty() {
+                "it holds no raster band".to_string()
+            } else {
+                format!(
+                    "it holds several variables; open one of: {}",
+                    subdatasets.join(", ")
+                )
+            };
             return Err(Error::NotARaster {
                 path: path.to_path_buf(),
-                reason: "it holds no raster band".into(),
+                reason,
             });
         }
         let geo_transform = ds.geo_transform().unwrap_or([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
         let crs_wkt = ds.projection();
         let epsg = epsg_of(&crs_wkt);
         let mut bands = Vec::with_capacity(count);
+        let mut time_values = Vec::new();
         for index in 1..=count {
             let band = ds.rasterband(index).map_err(Error::gdal(format!(
                 "reading band {index} of {}",
                 path.display()
             )))?;
             let name = band
-                .description()
-                .ok()
+                .metadata_item("NETCDF_VARNAME", "")
+                .or_else(|| band.description().ok())
                 .filter(|d| !d.trim().is_empty())
                 .unwrap_or_else(|| format!("band{index}"));
+            if let Some(t) = band.metadata_item("NETCDF_DIM_time", "") {
+                time_values.push(t.trim().parse::<f64>().map_err(|_| {
+                    Error::invalid(
+                        "time coordinate",
+                        format!("{t:?} in band {index} of {}", path.display()),
+                    )
+                })?);
+            }
             bands.push(BandInfo {
                 path: path.to_path_buf(),
                 index,
@@ -131,8 +173,23 @@ impl Raster {
                 block: band.block_size(),
             });
         }
-        Ok(Raster {
+        let (per_step, times) = if time_values.len() == count {
+            let units = ds.metadata_item("time#units", "").ok_or_else(|| {
+                Error::invalid(
+                    "time coordinate",
+                    format!("{} has time values but no time#units", path.display()),
+                )
+            })?;
+            (1, time::cf_dates(&time_values, &units)?)
+        } else {
+            (count, Vec::new())
+        };
+        let mut raster = Raster {
             bands,
+            per_step,
+            selected: (0..count / per_step).collect(),
+            times,
+            view: Window::new(0, 0, width, height),
             width,
             height,
             geo_transform,
@@ -140,14 +197,21 @@ impl Raster {
             epsg,
             driver: ds.driver().short_name(),
             chunks: None,
-        })
+        };
+        raster.dedup_names();
+        Ok(raster)
     }
 
-    /// Opens several files as one raster. With [`Stack::Band`] the bands of every file
-    /// are stacked in order (the usual case: one file per band, as Landsat ships them).
+    /// Opens several files as one raster, on the first file's grid.
     ///
-    /// Every file must share the first file's size, geotransform and CRS; a mismatch is
-    /// [`Error::StackMismatch`] naming the file and the field.
+    /// * [`Stack::Band`]: the bands of every file are stacked in order (one file per band,
+    ///   as Landsat ships them).
+    /// * [`Stack::Time`]: every file adds time steps with the same bands; dates come from
+    ///   each file's NetCDF time coordinate or from a date in its name
+    ///   ([`time::date_from_name`]); use [`Raster::open_time_stack`] to give them.
+    ///
+    /// Every file must share the first file's size, geotransform and CRS (and for time,
+    /// the band count); a mismatch is [`Error::StackMismatch`] naming file and field.
     ///
     /// ```
     /// use rasterlab::prelude::*;
@@ -158,86 +222,234 @@ impl Raster {
     /// )?
     /// .with_band_names(["green", "red"])?;
     /// assert_eq!(r.band_count(), 2);
+    ///
+    /// let series = Raster::open_stack(
+    ///     ["data/rgbn_20160401.tif", "data/rgbn_20160101.tif"],
+    ///     Stack::Time,
+    /// )?;
+    /// assert_eq!(series.n_times(), 2);
+    /// assert_eq!(series.times()[0].to_string(), "2016-01-01"); // sorted by date
     /// # Ok::<(), rasterlab::Error>(())
     /// ```
     pub fn open_stack<P: AsRef<Path>>(
         paths: impl IntoIterator<Item = P>,
         how: Stack,
     ) -> Result<Raster> {
-        let Stack::Band = how;
-        let mut iter = paths.into_iter();
-        let first_path = iter
-            .next()
-            .ok_or_else(|| Error::invalid("stack", "no file given"))?;
-        let mut stack = Raster::open(first_path.as_ref())?;
-        let first = first_path.as_ref().to_path_buf();
-        for path in iter {
-            let path = path.as_ref();
-            let other = Raster::open(path)?;
-            let mismatch = |field, expected: String, found: String| Error::StackMismatch {
-                path: path.to_path_buf(),
-                first: first.clone(),
-                field,
-                expected,
-                found,
-            };
-            if other.size() != stack.size() {
-                return Err(mismatch(
-                    "size",
-                    format!("{:?}", stack.size()),
-                    format!("{:?}", other.size()),
-                ));
-            }
-            let same_gt = other
-                .geo_transform
-                .iter()
-                .zip(stack.geo_transform)
-                .all(|(a, b)| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0));
-            if !same_gt {
-                return Err(mismatch(
-                    "geotransform",
-                    format!("{:?}", stack.geo_transform),
-                    format!("{:?}", other.geo_transform),
-                ));
-            }
-            if !same_crs(&stack.crs_wkt, &other.crs_wkt) {
-                return Err(mismatch("crs", stack.crs_name(), other.crs_name()));
-            }
-            stack.bands.extend(other.bands);
+        let paths: Vec<PathBuf> = paths
+            .into_iter()
+            .map(|p| p.as_ref().to_path_buf())
+            .collect();
+        match how {
+            Stack::Band => Self::stack(&paths, how, None),
+            Stack::Time => Self::stack(&paths, how, None),
         }
+    }
+
+    /// A time stack with the dates given, one per file (each file one time step).
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// use rasterlab::raster::time::parse_date;
+    /// let r = Raster::open_time_stack(
+    ///     ["data/rgbn_20160101.tif", "data/rgbn_20160401.tif"],
+    ///     &[parse_date("2019-05-01")?, parse_date("2019-06-01")?],
+    /// )?;
+    /// assert_eq!(r.times()[1].to_string(), "2019-06-01");
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn open_time_stack<P: AsRef<Path>>(
+        paths: impl IntoIterator<Item = P>,
+        dates: &[NaiveDate],
+    ) -> Result<Raster> {
+        let paths: Vec<PathBuf> = paths
+            .into_iter()
+            .map(|p| p.as_ref().to_path_buf())
+            .collect();
+        if paths.len() != dates.len() {
+            return Err(Error::invalid(
+                "dates",
+                format!("{} dates for {} files", dates.len(), paths.len()),
+            ));
+        }
+        Self::stack(&paths, Stack::Time, Some(dates))
+    }
+
+    /// Files matching a glob pattern stacked along time, like xarray's `open_mfdataset`;
+    /// `variable` picks a NetCDF variable (`NETCDF:"file":variable`) in every file.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open_glob("data/rgbn_2016*.tif", None)?;
+    /// assert_eq!(r.n_times(), 3);
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn open_glob(pattern: &str, variable: Option<&str>) -> Result<Raster> {
+        let mut paths: Vec<PathBuf> = glob::glob(pattern)
+            .map_err(|e| Error::invalid("glob pattern", format!("{pattern:?}: {e}")))?
+            .filter_map(|p| p.ok())
+            .collect();
+        paths.sort();
+        if paths.is_empty() {
+            return Err(Error::NotFound(PathBuf::from(pattern)));
+        }
+        let names: Vec<PathBuf> = match variable {
+            Some(var) => paths
+                .iter()
+                .map(|p| PathBuf::from(format!("NETCDF:\"{}\":{var}", p.display())))
+                .collect(),
+            None => paths,
+        };
+        Self::stack(&names, Stack::Time, None)
+    }
+
+    fn stack(paths: &[PathBuf], how: Stack, dates: Option<&[NaiveDate]>) -> Result<Raster> {
+        let first = paths
+            .first()
+            .ok_or_else(|| Error::invalid("stack", "no file given"))?
+            .clone();
+        let mut stack: Option<Raster> = None;
+        // (date, bands of one step) for time stacks, sorted at the end.
+        let mut steps: Vec<(NaiveDate, Vec<BandInfo>)> = Vec::new();
+        for (k, path) in paths.iter().enumerate() {
+            let mut part = Raster::open(path)?;
+            if let Some(dates) = dates {
+                if part.n_times() > 1 {
+                    return Err(Error::invalid(
+                        "dates",
+                        format!(
+                            "{} already has {} time steps; give no dates",
+                            path.display(),
+                            part.n_times()
+                        ),
+                    ));
+                }
+                part.times = vec![dates[k]];
+            } else if how == Stack::Time && part.times.is_empty() {
+                let date = time::date_from_name(source_file(path)).ok_or_else(|| {
+                    Error::invalid(
+                        "date",
+                        format!(
+                            "no date (YYYYMMDD or YYYY-MM-DD) in the name {}; give dates with Raster::open_time_stack",
+                            path.display()
+                        ),
+                    )
+                })?;
+                part.times = vec![date];
+            }
+            if let Some(s) = &stack {
+                s.check_same_grid(&part, path, &first)?;
+                if how == Stack::Time && part.per_step != s.per_step {
+                    return Err(Error::StackMismatch {
+                        path: path.clone(),
+                        first: first.clone(),
+                        field: "bands per time step",
+                        expected: s.per_step.to_string(),
+                        found: part.per_step.to_string(),
+                    });
+                }
+            }
+            if how == Stack::Time {
+                for (t, date) in part.times.iter().enumerate() {
+                    steps.push((
+                        *date,
+                        part.bands[t * part.per_step..(t + 1) * part.per_step].to_vec(),
+                    ));
+                }
+            }
+            match &mut stack {
+                None => stack = Some(part),
+                Some(s) if how == Stack::Band => {
+                    s.bands.extend(part.bands);
+                    s.per_step = s.bands.len();
+                }
+                Some(_) => {}
+            }
+        }
+        let mut stack = stack.ok_or_else(|| Error::invalid("stack", "no file given"))?;
+        if how == Stack::Time {
+            steps.sort_by_key(|(d, _)| *d);
+            stack.times = steps.iter().map(|(d, _)| *d).collect();
+            stack.bands = steps.into_iter().flat_map(|(_, b)| b).collect();
+            // Names come from the first step; later steps repeat them.
+            let names: Vec<String> = stack.bands[..stack.per_step]
+                .iter()
+                .map(|b| b.name.clone())
+                .collect();
+            for (i, band) in stack.bands.iter_mut().enumerate() {
+                band.name = names[i % names.len()].clone();
+            }
+        }
+        stack.selected = (0..stack.bands.len() / stack.per_step).collect();
         stack.dedup_names();
         Ok(stack)
     }
 
-    /// Band names made unique (`band1` twice becomes `band1`, `band1_2`).
+    fn check_same_grid(&self, other: &Raster, path: &Path, first: &Path) -> Result<()> {
+        let mismatch = |field, expected: String, found: String| Error::StackMismatch {
+            path: path.to_path_buf(),
+            first: first.to_path_buf(),
+            field,
+            expected,
+            found,
+        };
+        if (other.width, other.height) != (self.width, self.height) {
+            return Err(mismatch(
+                "size",
+                format!("{} x {}", self.width, self.height),
+                format!("{} x {}", other.width, other.height),
+            ));
+        }
+        let same_gt = other
+            .geo_transform
+            .iter()
+            .zip(self.geo_transform)
+            .all(|(a, b)| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0));
+        if !same_gt {
+            return Err(mismatch(
+                "geotransform",
+                format!("{:?}", self.geo_transform),
+                format!("{:?}", other.geo_transform),
+            ));
+        }
+        if !same_crs(&self.crs_wkt, &other.crs_wkt) {
+            return Err(mismatch("crs", self.crs_name(), other.crs_name()));
+        }
+        Ok(())
+    }
+
+    /// Band names of one time step made unique (`band1` twice becomes `band1`, `band1_2`).
     fn dedup_names(&mut self) {
         let mut seen = std::collections::HashSet::new();
-        for i in 0..self.bands.len() {
-            let mut name = self.bands[i].name.clone();
+        let per_step = self.per_step;
+        for i in 0..per_step {
+            let base = self.bands[i].name.clone();
+            let mut name = base.clone();
             let mut n = 2;
             while !seen.insert(name.clone()) {
-                name = format!("{}_{n}", self.bands[i].name);
+                name = format!("{base}_{n}");
                 n += 1;
             }
-            self.bands[i].name = name;
+            for band in self.bands.iter_mut().skip(i).step_by(per_step) {
+                band.name = name.clone();
+            }
         }
     }
 
-    /// Names the bands in order. The number of names must equal the band count and the
-    /// names must be unique.
+    /// Names the bands of a time step in order. The number of names must equal the band
+    /// count and the names must be unique.
     pub fn with_band_names<S: Into<String>>(
         mut self,
         names: impl IntoIterator<Item = S>,
     ) -> Result<Raster> {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        if names.len() != self.bands.len() {
+        if names.len() != self.per_step {
             return Err(Error::invalid(
                 "band names",
                 format!(
                     "{} names given ({}) for {} bands",
                     names.len(),
                     names.join(", "),
-                    self.bands.len()
+                    self.per_step
                 ),
             ));
         }
@@ -248,8 +460,8 @@ impl Raster {
                 format!("names repeat: {}", names.join(", ")),
             ));
         }
-        for (band, name) in self.bands.iter_mut().zip(names) {
-            band.name = name;
+        for (i, band) in self.bands.iter_mut().enumerate() {
+            band.name = names[i % names.len()].clone();
         }
         Ok(self)
     }
@@ -280,7 +492,7 @@ impl Raster {
 
     /// Chunks of `width` x `height` pixels; see [`Raster::chunks`].
     pub fn chunk_shape(mut self, width: usize, height: usize) -> Result<Raster> {
-        ChunkGrid::new(self.width, self.height, width, height)?;
+        ChunkGrid::new(self.view.width, self.view.height, width, height)?;
         self.chunks = Some((width, height));
         Ok(self)
     }
@@ -288,16 +500,21 @@ impl Raster {
     /// The chunk grid used for computations: the user's chunk size when set, otherwise
     /// block-aligned chunks of about `plan.chunk_bytes()` for `bytes_per_pixel`.
     pub fn chunk_grid(&self, plan: &PoolPlan, bytes_per_pixel: usize) -> Result<ChunkGrid> {
+        let (w, h) = self.size();
         match self.chunks {
-            Some((w, h)) => ChunkGrid::new(self.width, self.height, w, h),
-            None => ChunkGrid::aligned(
-                self.width,
-                self.height,
-                self.block_size(),
-                bytes_per_pixel,
-                plan.chunk_bytes(),
-                plan.threads(),
-            ),
+            Some((cw, ch)) => ChunkGrid::new(w, h, cw, ch),
+            None => {
+                // Align to blocks in file coordinates: a subset starting mid-block gets
+                // chunks that are still whole blocks wide.
+                ChunkGrid::aligned(
+                    w,
+                    h,
+                    self.block_size(),
+                    bytes_per_pixel,
+                    plan.chunk_bytes(),
+                    plan.threads(),
+                )
+            }
         }
     }
 
@@ -306,35 +523,162 @@ impl Raster {
         self.chunks
     }
 
-    /// `(width, height)` in pixels.
+    /// Keeps only the pixels inside a bounding box in map coordinates (the pixels that
+    /// the box touches, snapped outwards to the grid).
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?;
+    /// // 30 m pixels: 300 m x 150 m is 10 x 5 pixels.
+    /// let (x0, _, _, y1) = r.bounds();
+    /// let sub = r.bbox(x0 + 300.0, y1 - 450.0, x0 + 600.0, y1 - 300.0)?;
+    /// assert_eq!(sub.size(), (10, 5));
+    /// assert_eq!(sub.geo_transform()[0], x0 + 300.0);
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn bbox(self, xmin: f64, ymin: f64, xmax: f64, ymax: f64) -> Result<Raster> {
+        let [x0, dx, rx, y0, ry, dy] = self.geo_transform;
+        if rx != 0.0 || ry != 0.0 {
+            return Err(Error::invalid(
+                "bbox",
+                "the raster is rotated; use a pixel window",
+            ));
+        }
+        if !(xmin < xmax && ymin < ymax) {
+            return Err(Error::invalid(
+                "bbox",
+                format!("({xmin}, {ymin}, {xmax}, {ymax}) is empty"),
+            ));
+        }
+        let (ca, cb) = ((xmin - x0) / dx, (xmax - x0) / dx);
+        let (ra, rb) = ((ymax - y0) / dy, (ymin - y0) / dy);
+        let eps = 1e-9;
+        let (c0, c1) = (ca.min(cb), ca.max(cb));
+        let (r0, r1) = (ra.min(rb), ra.max(rb));
+        let c0 = (c0 + eps).floor().max(0.0) as usize;
+        let r0 = (r0 + eps).floor().max(0.0) as usize;
+        let c1 = ((c1 - eps).ceil().max(0.0) as usize).min(self.width);
+        let r1 = ((r1 - eps).ceil().max(0.0) as usize).min(self.height);
+        if c0 >= c1 || r0 >= r1 {
+            let (bx0, by0, bx1, by1) = self.full_bounds();
+            return Err(Error::invalid(
+                "bbox",
+                format!(
+                    "({xmin}, {ymin}, {xmax}, {ymax}) does not overlap the raster ({bx0}, {by0}, {bx1}, {by1})"
+                ),
+            ));
+        }
+        self.window(Window::new(c0, r0, c1 - c0, r1 - r0))
+    }
+
+    /// Keeps only a pixel window of the source grid.
+    pub fn window(mut self, window: Window) -> Result<Raster> {
+        if window.is_empty() || !window.fits(self.width, self.height) {
+            return Err(Error::invalid(
+                "window",
+                format!(
+                    "{window} is empty or outside the {} x {} raster",
+                    self.width, self.height
+                ),
+            ));
+        }
+        self.view = window;
+        self.chunks = None;
+        Ok(self)
+    }
+
+    /// Keeps the time steps whose date lies in `start..=end`.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// use rasterlab::raster::time::parse_date;
+    /// let r = Raster::open_glob("data/rgbn_*.tif", None)?
+    ///     .dates(parse_date("2016-02-01")?, parse_date("2016-12-31")?)?;
+    /// assert_eq!(r.n_times(), 2);
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn dates(mut self, start: NaiveDate, end: NaiveDate) -> Result<Raster> {
+        if self.times.is_empty() {
+            return Err(Error::invalid("date range", "the raster has no time axis"));
+        }
+        let keep: Vec<usize> = self
+            .selected
+            .iter()
+            .copied()
+            .filter(|&t| (start..=end).contains(&self.times[t]))
+            .collect();
+        if keep.is_empty() {
+            return Err(Error::invalid(
+                "date range",
+                format!(
+                    "{start}..={end} holds none of the {} dates ({} to {})",
+                    self.times.len(),
+                    self.times[0],
+                    self.times[self.times.len() - 1]
+                ),
+            ));
+        }
+        self.selected = keep;
+        Ok(self)
+    }
+
+    /// `(width, height)` in pixels (of the subset in use).
     pub fn size(&self) -> (usize, usize) {
-        (self.width, self.height)
+        (self.view.width, self.view.height)
     }
 
-    /// Number of bands.
+    /// The pixel window of the source grid in use.
+    pub fn view(&self) -> Window {
+        self.view
+    }
+
+    /// Number of bands in one time step.
     pub fn band_count(&self) -> usize {
-        self.bands.len()
+        self.per_step
     }
 
-    /// The bands and how they are decoded.
+    /// Number of time steps in use (1 for a raster without a time axis).
+    pub fn n_times(&self) -> usize {
+        self.selected.len()
+    }
+
+    /// Dates of the time steps in use; empty for a raster without a time axis.
+    pub fn times(&self) -> Vec<NaiveDate> {
+        if self.times.is_empty() {
+            Vec::new()
+        } else {
+            self.selected.iter().map(|&t| self.times[t]).collect()
+        }
+    }
+
+    /// All source bands and how they are decoded (time-major for time stacks).
     pub fn bands(&self) -> &[BandInfo] {
         &self.bands
     }
 
-    /// Band names in order.
+    /// Band names of a time step, in order.
     pub fn band_names(&self) -> Vec<&str> {
-        self.bands.iter().map(|b| b.name.as_str()).collect()
+        self.bands[..self.per_step]
+            .iter()
+            .map(|b| b.name.as_str())
+            .collect()
     }
 
-    /// 0-based index of the band called `name`, or [`Error::UnknownBand`].
+    /// 0-based index of the band called `name` within a time step, or
+    /// [`Error::UnknownBand`].
     pub fn band_index(&self, name: &str) -> Result<usize> {
-        self.bands
+        self.bands[..self.per_step]
             .iter()
             .position(|b| b.name == name)
             .ok_or_else(|| Error::UnknownBand {
                 name: name.to_string(),
-                available: self.bands.iter().map(|b| b.name.clone()).collect(),
+                available: self.band_names().iter().map(|s| s.to_string()).collect(),
             })
+    }
+
+    /// Index into [`Raster::bands`] of band `band` at the `t`-th time step in use.
+    pub(crate) fn source_band(&self, t: usize, band: usize) -> usize {
+        self.selected[t] * self.per_step + band
     }
 
     /// The first band's data type.
@@ -342,9 +686,11 @@ impl Raster {
         self.bands[0].dtype
     }
 
-    /// GDAL's affine geotransform `[x0, dx, rx, y0, ry, dy]`.
+    /// GDAL's affine geotransform `[x0, dx, rx, y0, ry, dy]` of the subset in use.
     pub fn geo_transform(&self) -> [f64; 6] {
-        self.geo_transform
+        let [x0, dx, rx, y0, ry, dy] = self.geo_transform;
+        let (c, r) = (self.view.x as f64, self.view.y as f64);
+        [x0 + c * dx + r * rx, dx, rx, y0 + c * ry + r * dy, ry, dy]
     }
 
     /// The CRS as WKT (empty when the file has none).
@@ -372,17 +718,23 @@ impl Raster {
         self.bands[0].block
     }
 
-    /// Map-coordinate bounds `(xmin, ymin, xmax, ymax)` of a north-up raster.
+    /// Map-coordinate bounds `(xmin, ymin, xmax, ymax)` of the subset in use
+    /// (north-up rasters).
     pub fn bounds(&self) -> (f64, f64, f64, f64) {
-        let [x0, dx, _, y0, _, dy] = self.geo_transform;
-        let (x1, y1) = (x0 + dx * self.width as f64, y0 + dy * self.height as f64);
-        (x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1))
+        bounds_of(self.geo_transform(), self.view.width, self.view.height)
     }
 
-    /// Size in bytes of all bands decoded as stored.
+    fn full_bounds(&self) -> (f64, f64, f64, f64) {
+        bounds_of(self.geo_transform, self.width, self.height)
+    }
+
+    /// Size in bytes of the bands and time steps in use, decoded as stored.
     pub fn nbytes(&self) -> u64 {
-        let px = (self.width * self.height) as u64;
-        self.bands.iter().map(|b| px * b.dtype.bytes() as u64).sum()
+        let px = self.view.len() as u64;
+        (0..self.n_times())
+            .flat_map(|t| (0..self.per_step).map(move |b| (t, b)))
+            .map(|(t, b)| px * self.bands[self.source_band(t, b)].dtype.bytes() as u64)
+            .sum()
     }
 
     /// A short CRS label: `EPSG:32621` or the WKT's name.
@@ -397,26 +749,49 @@ impl Raster {
         }
     }
 
-    /// Reads the named bands in `window` as stored values converted to `T`, shaped
-    /// `(band, row, column)`. No masking or scaling.
+    fn check_window(&self, window: Window) -> Result<()> {
+        let (w, h) = self.size();
+        if window.is_empty() || !window.fits(w, h) {
+            return Err(Error::invalid(
+                "window",
+                format!("{window} is empty or outside the {w} x {h} raster"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Global source-band indices of `names` at every time step in use, time-major.
+    fn source_bands(&self, names: &[&str]) -> Result<Vec<usize>> {
+        let idx = names
+            .iter()
+            .map(|b| self.band_index(b))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((0..self.n_times())
+            .flat_map(|t| idx.iter().map(move |&b| (t, b)))
+            .map(|(t, b)| self.source_band(t, b))
+            .collect())
+    }
+
+    /// Reads the named bands in `window` (relative to the subset in use) as stored values
+    /// converted to `T`, shaped `(band, row, column)`. No masking or scaling. For a time
+    /// stack the first dimension runs over time, then bands.
     pub fn read_raw<T: GdalType + Copy + Default>(
         &self,
         window: Window,
         bands: &[&str],
     ) -> Result<Array3<T>> {
-        let idx = bands
-            .iter()
-            .map(|b| self.band_index(b))
-            .collect::<Result<Vec<_>>>()?;
+        self.check_window(window)?;
+        let idx = self.source_bands(bands)?;
         let reader = Reader::open(self)?;
         let mut out = vec![T::default(); idx.len() * window.len()];
-        reader.read_into(window, &idx, &mut out)?;
+        reader.read_into(self.absolute(window), &idx, &mut out)?;
         Array3::from_shape_vec((idx.len(), window.height, window.width), out)
             .map_err(|e| Error::invalid("window", e.to_string()))
     }
 
-    /// Reads the named bands in `window` as `f32` with the scale factor applied and
-    /// nodata as NaN, shaped `(band, row, column)`.
+    /// Reads the named bands in `window` (relative to the subset in use) as `f32` with
+    /// the scale factor applied and nodata as NaN, shaped `(band, row, column)`. For a
+    /// time stack use [`Raster::read_cube`].
     ///
     /// ```
     /// use rasterlab::prelude::*;
@@ -430,15 +805,58 @@ impl Raster {
     /// # Ok::<(), rasterlab::Error>(())
     /// ```
     pub fn read(&self, window: Window, bands: &[&str]) -> Result<Array3<f32>> {
-        let idx = bands
-            .iter()
-            .map(|b| self.band_index(b))
-            .collect::<Result<Vec<_>>>()?;
+        if self.n_times() > 1 {
+            return Err(Error::invalid(
+                "read",
+                format!(
+                    "the raster has {} time steps; use read_cube",
+                    self.n_times()
+                ),
+            ));
+        }
+        let cube = self.read_cube(window, bands)?;
+        let (_, b, h, w) = cube.dim();
+        cube.into_shape_with_order((b, h, w))
+            .map_err(|e| Error::invalid("window", e.to_string()))
+    }
+
+    /// Reads the named bands in `window` for every time step in use, decoded like
+    /// [`Raster::read`], shaped `(time, band, row, column)`.
+    pub fn read_cube(&self, window: Window, bands: &[&str]) -> Result<Array4<f32>> {
+        self.check_window(window)?;
+        let idx = self.source_bands(bands)?;
         let reader = Reader::open(self)?;
         let mut out = vec![0f32; idx.len() * window.len()];
-        reader.read_decoded(self, window, &idx, &mut out)?;
-        Array3::from_shape_vec((idx.len(), window.height, window.width), out)
-            .map_err(|e| Error::invalid("window", e.to_string()))
+        reader.read_decoded(self, self.absolute(window), &idx, &mut out)?;
+        Array4::from_shape_vec(
+            (self.n_times(), bands.len(), window.height, window.width),
+            out,
+        )
+        .map_err(|e| Error::invalid("window", e.to_string()))
+    }
+
+    /// True when both read the same bands of the same files over the same pixels and
+    /// dates, so their values can be combined element-wise.
+    pub fn same_source(&self, other: &Raster) -> bool {
+        self.view == other.view
+            && self.selected == other.selected
+            && self.per_step == other.per_step
+            && self.bands.len() == other.bands.len()
+            && self
+                .bands
+                .iter()
+                .zip(&other.bands)
+                .all(|(a, b)| a.path == b.path && a.index == b.index)
+    }
+
+    /// A window relative to the subset in use, in source-grid coordinates.
+    pub(crate) fn absolute(&self, w: Window) -> Window {
+        Window::new(w.x + self.view.x, w.y + self.view.y, w.width, w.height)
+    }
+
+    /// The decoded band `name` as a lazy array (a time series for a time stack).
+    pub fn band(&self, name: &str) -> Result<LazyArray> {
+        LazyArray::band(self.clone(), name)
     }
 
     /// The normalized difference `(a - b) / (a + b)` of two named bands, as a lazy array.
@@ -449,6 +867,21 @@ impl Raster {
     pub fn norm_diff(&self, a: &str, b: &str) -> Result<LazyArray> {
         LazyArray::norm_diff(self.clone(), a, b)
     }
+}
+
+/// The file behind a GDAL name: `NETCDF:"f.nc":var` -> `f.nc`.
+fn source_file(path: &Path) -> PathBuf {
+    let s = path.to_string_lossy();
+    match (s.find('"'), s.rfind('"')) {
+        (Some(a), Some(b)) if b > a => PathBuf::from(&s[a + 1..b]),
+        _ => path.to_path_buf(),
+    }
+}
+
+fn bounds_of(gt: [f64; 6], width: usize, height: usize) -> (f64, f64, f64, f64) {
+    let [x0, dx, _, y0, _, dy] = gt;
+    let (x1, y1) = (x0 + dx * width as f64, y0 + dy * height as f64);
+    (x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1))
 }
 
 fn epsg_of(wkt: &str) -> Option<u32> {
@@ -478,15 +911,16 @@ fn same_crs(a: &str, b: &str) -> bool {
 impl fmt::Display for Raster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (xmin, ymin, xmax, ymax) = self.bounds();
-        writeln!(
-            f,
-            "Raster {} x {} px, {} band(s), {} ({})",
-            self.width,
-            self.height,
-            self.bands.len(),
-            self.dtype(),
-            self.driver
-        )?;
+        let (w, h) = self.size();
+        write!(f, "Raster {w} x {h} px, {} band(s)", self.per_step)?;
+        if !self.times.is_empty() {
+            write!(f, " x {} time step(s)", self.n_times())?;
+        }
+        writeln!(f, ", {} ({})", self.dtype(), self.driver)?;
+        if !self.times.is_empty() {
+            let times = self.times();
+            writeln!(f, "  time:    {} .. {}", times[0], times[times.len() - 1])?;
+        }
         writeln!(f, "  crs:     {}", self.crs_name())?;
         writeln!(f, "  bounds:  ({xmin}, {ymin}) - ({xmax}, {ymax})")?;
         writeln!(
@@ -495,6 +929,13 @@ impl fmt::Display for Raster {
             self.geo_transform[1],
             self.geo_transform[5].abs()
         )?;
+        if self.view != Window::new(0, 0, self.width, self.height) {
+            writeln!(
+                f,
+                "  subset:  {} of {} x {}",
+                self.view, self.width, self.height
+            )?;
+        }
         let (bw, bh) = self.block_size();
         writeln!(f, "  blocks:  {bw} x {bh}")?;
         if let Some((cw, ch)) = self.chunks {
@@ -505,7 +946,7 @@ impl fmt::Display for Raster {
             "  size:    {}",
             crate::display::human_bytes(self.nbytes())
         )?;
-        for (i, b) in self.bands.iter().enumerate() {
+        for (i, b) in self.bands[..self.per_step].iter().enumerate() {
             write!(f, "  band {}: {:<8} {}", i, b.name, b.dtype)?;
             if let Some(nd) = b.nodata {
                 write!(f, " nodata={nd}")?;
@@ -513,7 +954,10 @@ impl fmt::Display for Raster {
             if b.scale != 1.0 || b.offset != 0.0 {
                 write!(f, " scale={} offset={}", b.scale, b.offset)?;
             }
-            writeln!(f, "  [{}:{}]", b.path.display(), b.index)?;
+            if self.times.is_empty() {
+                write!(f, "  [{}:{}]", b.path.display(), b.index)?;
+            }
+            writeln!(f)?;
         }
         Ok(())
     }

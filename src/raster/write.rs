@@ -70,8 +70,10 @@ impl fmt::Display for Compression {
 pub struct TiffSpec {
     /// Width and height in pixels.
     pub size: (usize, usize),
-    /// Number of Float32 bands.
+    /// Number of bands.
     pub bands: usize,
+    /// Stored type of every band.
+    pub dtype: crate::array::OutputType,
     /// Georeference carried over from the source.
     pub geo_transform: [f64; 6],
     /// CRS as WKT; empty for none.
@@ -159,8 +161,12 @@ fn creation_options(spec: &TiffSpec) -> Result<RasterCreationOptions> {
         "INTERLEAVE=BAND".to_string(),
     ];
     if spec.compression != Compression::None {
-        // Floating-point predictor: smaller files for smooth Float32 data.
-        opts.push("PREDICTOR=3".into());
+        // Predictors make smooth data compress better: floating-point or horizontal.
+        let float = matches!(
+            spec.dtype,
+            crate::array::OutputType::Float32 | crate::array::OutputType::Float64
+        );
+        opts.push(if float { "PREDICTOR=3" } else { "PREDICTOR=2" }.into());
     }
     let c_opts: Vec<CString> = opts
         .iter()
@@ -255,7 +261,8 @@ impl TiffWriter {
         Ok(writer)
     }
 
-    /// Writes `data` (row-major, `window.len()` values) into 1-based `band`.
+    /// Writes `data` (row-major, `window.len()` values) into 1-based `band`; GDAL
+    /// converts to the band's type (rounding and saturating for integers).
     pub fn write(&mut self, band: usize, window: Window, data: Vec<f32>) -> Result<()> {
         if !window.fits(self.size.0, self.size.1) || data.len() != window.len() {
             return Err(Error::invalid(

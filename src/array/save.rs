@@ -1,0 +1,270 @@
+//! Saving a lazy array: a tiled, compressed GeoTIFF written by one writer while the pool
+//! computes chunks, to a temporary name renamed on success.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::LazyArray;
+use crate::error::{Error, Result};
+use crate::grid::ChunkGrid;
+use crate::progress::ProgressMode;
+use crate::raster::write::{Compression, TiffSpec, TiffWriter};
+
+/// The stored type of a saved array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputType {
+    /// 8-bit unsigned.
+    Byte,
+    /// 16-bit unsigned.
+    UInt16,
+    /// 16-bit signed.
+    Int16,
+    /// 32-bit signed.
+    Int32,
+    /// 32-bit float (the default; nodata as NaN).
+    #[default]
+    Float32,
+    /// 64-bit float.
+    Float64,
+}
+
+impl OutputType {
+    /// True for integer types, which cannot hold NaN.
+    pub fn is_integer(self) -> bool {
+        !matches!(self, OutputType::Float32 | OutputType::Float64)
+    }
+
+    /// The range of values the type holds.
+    pub fn range(self) -> (f64, f64) {
+        match self {
+            OutputType::Byte => (0.0, 255.0),
+            OutputType::UInt16 => (0.0, 65535.0),
+            OutputType::Int16 => (-32768.0, 32767.0),
+            OutputType::Int32 => (i32::MIN as f64, i32::MAX as f64),
+            OutputType::Float32 => (f32::MIN as f64, f32::MAX as f64),
+            OutputType::Float64 => (f64::MIN, f64::MAX),
+        }
+    }
+}
+
+impl std::str::FromStr for OutputType {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<OutputType> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "byte" | "uint8" | "u8" => OutputType::Byte,
+            "uint16" | "u16" => OutputType::UInt16,
+            "int16" | "i16" => OutputType::Int16,
+            "int32" | "i32" => OutputType::Int32,
+            "float32" | "f32" => OutputType::Float32,
+            "float64" | "f64" => OutputType::Float64,
+            _ => return Err(Error::invalid("data type", format!("{s:?}"))),
+        })
+    }
+}
+
+impl fmt::Display for OutputType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// A save being described: output path, compression, chunks, threads, memory, progress.
+///
+/// ```no_run
+/// use rasterlab::prelude::*;
+/// let scene = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?
+///     .with_band_names(["blue", "green", "red"])?;
+/// let report = scene
+///     .norm_diff("green", "red")?
+///     .nodata(0.0)
+///     .scale(1e-4)
+///     .save("ndi.tif")
+///     .compress(Compression::Zstd)
+///     .chunks(256)
+///     .threads(2)
+///     .run()?;
+/// println!("{report}");
+/// # Ok::<(), rasterlab::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a save does nothing until .run()"]
+pub struct Save {
+    array: LazyArray,
+    path: PathBuf,
+    compression: Compression,
+    chunks: Option<usize>,
+}
+
+impl Save {
+    pub(crate) fn new(array: LazyArray, path: PathBuf) -> Save {
+        Save {
+            array,
+            path,
+            compression: Compression::default(),
+            chunks: None,
+        }
+    }
+
+    /// Tile compression (LZW by default).
+    pub fn compress(mut self, compression: Compression) -> Save {
+        self.compression = compression;
+        self
+    }
+
+    /// Square chunks of `size` pixels (checked in [`Save::run`]).
+    pub fn chunks(mut self, size: usize) -> Save {
+        self.chunks = Some(size);
+        self
+    }
+
+    /// Worker threads (default: the [`crate::resources::PoolPlan`]'s).
+    pub fn threads(mut self, n: usize) -> Save {
+        self.array = self.array.threads(n);
+        self
+    }
+
+    /// Memory budget in bytes (default: the [`crate::resources::PoolPlan`]'s).
+    pub fn memory(mut self, bytes: u64) -> Save {
+        self.array = self.array.memory(bytes);
+        self
+    }
+
+    /// How progress is shown.
+    pub fn progress(mut self, mode: ProgressMode) -> Save {
+        self.array = self.array.progress(mode);
+        self
+    }
+
+    /// Computes every chunk on the pool and writes it through a single writer into a
+    /// temporary file next to the output, renamed on success. On any error nothing is
+    /// left under the output name and the temporary file is removed.
+    pub fn run(self) -> Result<SaveReport> {
+        let array = match self.chunks {
+            Some(size) => self.array.clone().chunks(size)?,
+            None => self.array.clone(),
+        };
+        array.check()?;
+        let plan = array.plan()?;
+        let grid = array.chunk_grid(&plan)?;
+        let fill = match (array.fill, array.out_type.is_integer()) {
+            (Some(v), _) => Some(v),
+            (None, false) => None,
+            (None, true) => {
+                return Err(Error::invalid(
+                    "output type",
+                    format!(
+                        "{} cannot hold NaN: give a nodata value with .fill_nodata(v)",
+                        array.out_type
+                    ),
+                ));
+            }
+        };
+        let (cw, ch) = grid.chunk_size();
+        // Tiles match chunks when they can, so each tile is compressed once, whole.
+        let tile = |c: usize| {
+            if c % 16 == 0 && (16..=1024).contains(&c) {
+                c
+            } else {
+                256
+            }
+        };
+        let raster = array.raster();
+        let names = array.band_names()?;
+        let spec = TiffSpec {
+            size: raster.size(),
+            bands: names.len(),
+            dtype: array.out_type,
+            geo_transform: raster.geo_transform(),
+            crs_wkt: raster.crs_wkt().to_string(),
+            nodata: Some(fill.unwrap_or(f64::NAN)),
+            compression: self.compression,
+            tile: (tile(cw), tile(ch)),
+            threads: plan.threads(),
+            band_names: names.clone(),
+        };
+        let mut writer = TiffWriter::create(&self.path, &spec)?;
+        let label = format!("save {}", self.path.display());
+        let nb = names.len();
+        let stats = array.run(&plan, &grid, &label, |_, w, mut data| {
+            if let Some(v) = fill {
+                let v = v as f32;
+                data.iter_mut().filter(|x| x.is_nan()).for_each(|x| *x = v);
+            }
+            let n = w.len();
+            if nb == 1 {
+                return writer.write(1, w, data);
+            }
+            for b in 0..nb {
+                writer.write(b + 1, w, data[b * n..(b + 1) * n].to_vec())?;
+            }
+            Ok(())
+        })?;
+        let path = writer.finish()?;
+        let input_bytes =
+            raster.nbytes() * array.input_bands().len() as u64 / raster.band_count().max(1) as u64;
+        Ok(SaveReport {
+            file_bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            path,
+            expression: array.describe(),
+            bands: nb,
+            grid,
+            threads: stats.threads,
+            elapsed: stats.elapsed,
+            input_bytes,
+            compression: self.compression,
+            dtype: array.out_type,
+        })
+    }
+}
+
+/// What a save did.
+#[derive(Debug, Clone)]
+pub struct SaveReport {
+    /// The written file.
+    pub path: PathBuf,
+    /// The expression saved.
+    pub expression: String,
+    /// Bands written.
+    pub bands: usize,
+    /// The chunk grid used.
+    pub grid: ChunkGrid,
+    /// Worker threads.
+    pub threads: usize,
+    /// Wall-clock time of the computation and write.
+    pub elapsed: Duration,
+    /// Raw (stored) bytes of the input bands read.
+    pub input_bytes: u64,
+    /// Size of the output file.
+    pub file_bytes: u64,
+    /// Tile compression.
+    pub compression: Compression,
+    /// Stored type.
+    pub dtype: OutputType,
+}
+
+impl SaveReport {
+    /// Input throughput in MB/s (10^6 bytes of stored pixels per second).
+    pub fn mb_per_s(&self) -> f64 {
+        self.input_bytes as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl fmt::Display for SaveReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "saved {} -> {}", self.expression, self.path.display())?;
+        writeln!(f, "  chunks:   {}", self.grid)?;
+        writeln!(f, "  threads:  {}", self.threads)?;
+        writeln!(f, "  time:     {:.3} s", self.elapsed.as_secs_f64())?;
+        writeln!(f, "  speed:    {:.1} MB/s of input pixels", self.mb_per_s())?;
+        write!(
+            f,
+            "  output:   {} band(s), {} ({} compressed, {})",
+            self.bands,
+            crate::display::human_bytes(self.file_bytes),
+            self.compression,
+            self.dtype
+        )
+    }
+}
