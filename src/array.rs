@@ -11,6 +11,7 @@ use ndarray::Array2;
 use crate::error::{Error, Result};
 use crate::exec::{RunStats, run_chunks};
 use crate::grid::{ChunkGrid, Window};
+use crate::profile::{Profiler, TaskKind};
 use crate::progress::{Progress, ProgressMode};
 use crate::raster::write::{Compression, TiffSpec, TiffWriter};
 use crate::raster::{Raster, Reader};
@@ -170,10 +171,20 @@ impl LazyArray {
     }
 
     /// Reads and evaluates one window with a worker's reader.
-    fn eval_window(&self, reader: &Reader, order: &[usize], window: Window) -> Result<Vec<f32>> {
+    fn eval_window(
+        &self,
+        reader: &Reader,
+        order: &[usize],
+        (chunk, window): (usize, Window),
+        observer: Option<&Profiler>,
+    ) -> Result<Vec<f32>> {
         let n = window.len();
         let mut buf = vec![0f32; n * order.len()];
+        let t0 = std::time::Instant::now();
         reader.read_decoded(&self.raster, window, order, &mut buf)?;
+        if let Some(p) = observer {
+            p.task(TaskKind::Read, chunk, t0, std::time::Instant::now());
+        }
         let inputs: Vec<&[f32]> = buf.chunks_exact(n).collect();
         Ok(self.expr.eval(order, &inputs, n))
     }
@@ -185,6 +196,7 @@ impl LazyArray {
         grid: &ChunkGrid,
         label: &str,
         mode: ProgressMode,
+        observer: Option<&Profiler>,
         sink: impl FnMut(usize, Window, Vec<f32>) -> Result<()>,
     ) -> Result<RunStats> {
         let order = self.input_bands();
@@ -212,9 +224,10 @@ impl LazyArray {
             &windows,
             max_queued,
             || Reader::open(&self.raster),
-            |reader, _, w| self.eval_window(reader, &order, w),
+            |reader, i, w| self.eval_window(reader, &order, (i, w), observer),
             sink,
             &mut progress,
+            observer,
         )
     }
 
@@ -225,10 +238,29 @@ impl LazyArray {
 
     /// Computes the whole array into memory, shaped `(rows, columns)`.
     pub fn compute_with(&self, plan: &PoolPlan, mode: ProgressMode) -> Result<Array2<f32>> {
+        self.compute_inner(plan, mode, None)
+    }
+
+    /// [`LazyArray::compute_with`], recording every task into `profiler`.
+    pub fn compute_observed(
+        &self,
+        plan: &PoolPlan,
+        mode: ProgressMode,
+        profiler: &Profiler,
+    ) -> Result<Array2<f32>> {
+        self.compute_inner(plan, mode, Some(profiler))
+    }
+
+    fn compute_inner(
+        &self,
+        plan: &PoolPlan,
+        mode: ProgressMode,
+        observer: Option<&Profiler>,
+    ) -> Result<Array2<f32>> {
         let grid = self.chunk_grid(plan)?;
         let (width, height) = self.size();
         let mut out = Array2::<f32>::zeros((height, width));
-        self.run(plan, &grid, "compute", mode, |_, w, data| {
+        self.run(plan, &grid, "compute", mode, observer, |_, w, data| {
             let chunk = ndarray::ArrayView2::from_shape((w.height, w.width), &data)
                 .map_err(|e| Error::invalid("chunk", e.to_string()))?;
             out.slice_mut(ndarray::s![w.y..w.y + w.height, w.x..w.x + w.width])
@@ -249,7 +281,24 @@ impl LazyArray {
             threads: None,
             memory: None,
             progress: ProgressMode::Auto,
+            observer: None,
         }
+    }
+
+    /// The whole array decoded at reduced resolution, its longer side at most `max_side`
+    /// pixels: the inputs are read decimated (nearest) and the expression evaluated on
+    /// them, which equals decimating the full result. For quick-looks.
+    pub fn preview(&self, max_side: usize) -> Result<Array2<f32>> {
+        let order = self.input_bands();
+        let (w, h) = self.raster.decimated_size(max_side);
+        let (width, height) = self.size();
+        let reader = Reader::open(&self.raster)?;
+        let mut buf = vec![0f32; w * h * order.len()];
+        let all = Window::new(0, 0, width, height);
+        reader.read_decoded_sized(&self.raster, all, (w, h), &order, &mut buf)?;
+        let inputs: Vec<&[f32]> = buf.chunks_exact(w * h).collect();
+        Array2::from_shape_vec((h, w), self.expr.eval(&order, &inputs, w * h))
+            .map_err(|e| Error::invalid("preview", e.to_string()))
     }
 }
 
@@ -302,6 +351,7 @@ pub struct Save {
     threads: Option<usize>,
     memory: Option<u64>,
     progress: ProgressMode,
+    observer: Option<Profiler>,
 }
 
 impl Save {
@@ -332,6 +382,13 @@ impl Save {
     /// How progress is shown.
     pub fn progress(mut self, mode: ProgressMode) -> Save {
         self.progress = mode;
+        self
+    }
+
+    /// Records every task of the save into `profiler` (a shared handle: the caller's
+    /// profiler sees the tasks).
+    pub fn observe(mut self, profiler: &Profiler) -> Save {
+        self.observer = Some(profiler.clone());
         self
     }
 
@@ -373,7 +430,8 @@ impl Save {
         };
         let mut writer = TiffWriter::create(&self.path, &spec)?;
         let label = format!("save {}", self.path.display());
-        let stats = array.run(&plan, &grid, &label, self.progress, |_, w, data| {
+        let observer = self.observer.as_ref();
+        let stats = array.run(&plan, &grid, &label, self.progress, observer, |_, w, data| {
             writer.write(1, w, data)
         })?;
         let path = writer.finish()?;

@@ -2,7 +2,17 @@
 //!
 //! evcxr renders a cell's value by calling an inherent `evcxr_display(&self)` method that
 //! prints a MIME bundle between `EVCXR_BEGIN_CONTENT` and `EVCXR_END_CONTENT` on stdout.
-//! Only one bundle per cell survives, so each type renders exactly one HTML block.
+//! Only one bundle per cell survives (one entry per MIME type), so each type renders
+//! exactly one HTML block, sometimes with an `image/png` or `image/svg+xml` twin.
+//!
+//! Quick-looks ([`Image`]) turn rasters, lazy arrays, `Array2<f32>` and label maps
+//! (`Array2<i32>`) into PNG images with their legend or colour bar in HTML; see
+//! [`show_array`], [`show_labels`] and `Raster::show`.
+
+mod image;
+mod repr;
+
+pub use image::{Colormap, Image, Show, show_array, show_array_with, show_labels, show_rgb};
 
 /// Escapes text for inclusion in HTML.
 pub fn escape_html(s: &str) -> String {
@@ -65,4 +75,32 @@ pub fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// Standard base64 (RFC 4648, with padding), for `data:` URIs and `image/png` bundles.
+///
+/// ```
+/// assert_eq!(rasterlab::display::base64(b"rasterlab"), "cmFzdGVybGFi");
+/// assert_eq!(rasterlab::display::base64(b"ab"), "YWI=");
+/// ```
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::grid::Window;
+use crate::profile::{Profiler, TaskKind};
 use crate::progress::Progress;
 use crate::resources::PoolPlan;
 
@@ -53,7 +54,10 @@ fn in_chunk(chunk: usize, window: Window, e: Error) -> Error {
 /// * `init` builds one worker's state (called lazily, once per worker thread);
 /// * at most `max_queued` results wait for `sink` at any time, so memory in flight is
 ///   bounded by `(threads + max_queued + 1)` chunk results;
-/// * the first error or panic stops the workers and is returned, naming the chunk.
+/// * the first error or panic stops the workers and is returned, naming the chunk;
+/// * an `observer` records each `work` call as a compute task and each `sink` call as a
+///   write task, and samples resources while the run lasts.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_chunks<S, T>(
     plan: &PoolPlan,
     windows: &[Window],
@@ -62,6 +66,7 @@ pub(crate) fn run_chunks<S, T>(
     work: impl Fn(&mut S, usize, Window) -> Result<T> + Sync,
     mut sink: impl FnMut(usize, Window, T) -> Result<()>,
     progress: &mut Progress,
+    observer: Option<&Profiler>,
 ) -> Result<RunStats>
 where
     T: Send,
@@ -69,6 +74,7 @@ where
     let start = Instant::now();
     let pool = plan.build_pool()?;
     let threads = pool.current_num_threads();
+    let _run = observer.map(|p| p.begin_run(threads));
     let (tx, rx) = crossbeam_channel::bounded::<(usize, Window, Result<T>)>(max_queued.max(1));
     let next = AtomicUsize::new(0);
     let cancel = AtomicBool::new(false);
@@ -83,6 +89,7 @@ where
                 while !cancel.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&w) = windows.get(i) else { break };
+                    let t0 = Instant::now();
                     let result = catch_unwind(AssertUnwindSafe(|| {
                         let s = match &mut state {
                             Some(s) => s,
@@ -90,6 +97,9 @@ where
                         };
                         work(s, i, w)
                     }));
+                    if let Some(p) = observer {
+                        p.task(TaskKind::Compute, i, t0, Instant::now());
+                    }
                     let result = match result {
                         Ok(r) => r.map_err(|e| in_chunk(i, w, e)),
                         Err(payload) => {
@@ -116,7 +126,12 @@ where
             if first_error.is_some() {
                 continue; // drain so that no worker blocks on a full channel
             }
-            match result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e))) {
+            let t0 = Instant::now();
+            let result = result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e)));
+            if let Some(p) = observer {
+                p.task(TaskKind::Write, i, t0, Instant::now());
+            }
+            match result {
                 Ok(()) => progress.inc(1),
                 Err(e) => {
                     cancel.store(true, Ordering::Relaxed);

@@ -26,6 +26,7 @@ pub mod display;
 pub mod error;
 pub mod exec;
 pub mod grid;
+pub mod profile;
 pub mod progress;
 pub mod raster;
 pub mod resources;
@@ -35,8 +36,10 @@ pub use error::{Error, Result};
 /// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
 pub mod prelude {
     pub use crate::array::LazyArray;
+    pub use crate::display::{Colormap, Image, Show};
     pub use crate::error::{Error, Result};
     pub use crate::grid::{ChunkGrid, Window};
+    pub use crate::profile::{Profiler, ResourceProfiler};
     pub use crate::progress::ProgressMode;
     pub use crate::raster::write::Compression;
     pub use crate::raster::{Raster, Stack};
