@@ -431,9 +431,14 @@ impl Save {
         let mut writer = TiffWriter::create(&self.path, &spec)?;
         let label = format!("save {}", self.path.display());
         let observer = self.observer.as_ref();
-        let stats = array.run(&plan, &grid, &label, self.progress, observer, |_, w, data| {
-            writer.write(1, w, data)
-        })?;
+        let stats = array.run(
+            &plan,
+            &grid,
+            &label,
+            self.progress,
+            observer,
+            |_, w, data| writer.write(1, w, data),
+        )?;
         let path = writer.finish()?;
         let (w, h) = raster.size();
         let input_bytes: u64 = array

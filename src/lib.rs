@@ -32,11 +32,14 @@ pub mod raster;
 pub mod resources;
 
 pub use error::{Error, Result};
+/// The `ndarray` version rasterlab returns arrays of, for notebooks that do not depend on
+/// it themselves.
+pub use ndarray;
 
 /// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
 pub mod prelude {
-    pub use crate::array::LazyArray;
-    pub use crate::display::{Colormap, Image, Show};
+    pub use crate::array::{LazyArray, SaveReport};
+    pub use crate::display::{Colormap, Image, Show, Table};
     pub use crate::error::{Error, Result};
     pub use crate::grid::{ChunkGrid, Window};
     pub use crate::profile::{Profiler, ResourceProfiler};
@@ -44,4 +47,5 @@ pub mod prelude {
     pub use crate::raster::write::Compression;
     pub use crate::raster::{Raster, Stack};
     pub use crate::resources::{PoolPlan, Resources};
+    pub use ndarray::{Array2, Array3};
 }

@@ -256,9 +256,12 @@ impl Profiler {
         let mut start = start.saturating_duration_since(origin);
         let end = end.saturating_duration_since(origin);
         if kind == TaskKind::Compute {
-            let read = st.tasks.iter().rev().take(256).find(|t| {
-                t.kind == TaskKind::Read && t.thread == thread && t.chunk == chunk
-            });
+            let read = st
+                .tasks
+                .iter()
+                .rev()
+                .take(256)
+                .find(|t| t.kind == TaskKind::Read && t.thread == thread && t.chunk == chunk);
             if let Some(read) = read {
                 start = start.max(read.end).min(end);
             }
@@ -741,6 +744,7 @@ fn draw_timeline<'a>(
     chart
         .configure_mesh()
         .disable_y_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
         .y_labels(n)
         .y_label_formatter(&|y| {
             let i = y.round();
@@ -754,26 +758,28 @@ fn draw_timeline<'a>(
         .draw()?;
     for kind in TaskKind::ALL {
         let color = kind.color();
-        chart
-            .draw_series(tasks.iter().filter(|t| t.kind == kind).map(|t| {
-                let row = rows.iter().position(|r| *r == t.thread).unwrap_or(0) as f64;
-                Rectangle::new(
-                    [
-                        (t.start.as_secs_f64(), row - 0.38),
-                        (t.end.as_secs_f64(), row + 0.38),
-                    ],
-                    color.filled(),
-                )
-            }))?
-            .label(kind.name())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        chart.draw_series(tasks.iter().filter(|t| t.kind == kind).map(|t| {
+            let row = rows.iter().position(|r| *r == t.thread).unwrap_or(0) as f64;
+            Rectangle::new(
+                [
+                    (t.start.as_secs_f64(), row - 0.38),
+                    (t.end.as_secs_f64(), row + 0.38),
+                ],
+                color.filled(),
+            )
+        }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    // The legend sits in the top margin, right of the caption, never over the tasks.
+    let (w, _) = area.dim_in_pixel();
+    let mut x = w as i32 - 250;
+    for kind in TaskKind::ALL {
+        area.draw(&Rectangle::new(
+            [(x, 8), (x + 12, 18)],
+            kind.color().filled(),
+        ))?;
+        area.draw(&Text::new(kind.name(), (x + 16, 7), ("sans-serif", 13)))?;
+        x += 80;
+    }
     Ok(())
 }
 
@@ -791,7 +797,11 @@ fn draw_line<'a>(
         .x_label_area_size(28)
         .y_label_area_size(70)
         .build_cartesian_2d(x_range, 0.0..y_max)?;
-    chart.configure_mesh().x_desc("seconds").draw()?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
+        .x_desc("seconds")
+        .draw()?;
     if points.is_empty() {
         chart.draw_series(std::iter::once(Text::new(
             "no samples",
@@ -799,7 +809,12 @@ fn draw_line<'a>(
             ("sans-serif", 14),
         )))?;
     } else {
-        chart.draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?;
+        chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            color.stroke_width(2),
+        ))?;
+        // Points too, so that a run shorter than the interval still shows its sample.
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
     }
     Ok(())
 }

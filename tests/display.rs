@@ -71,18 +71,32 @@ fn save_records_read_compute_write_for_every_chunk() {
     assert_eq!(summary.threads, 2);
     assert_eq!(summary.chunks, chunks);
     let svg = prof.to_svg();
-    for text in ["Tasks per thread", "worker 0", "worker 1", "writer", "CPU", "RSS"] {
+    for text in [
+        "Tasks per thread",
+        "worker 0",
+        "worker 1",
+        "writer",
+        "CPU",
+        "RSS",
+    ] {
         assert!(svg.contains(text), "figure lacks {text:?}");
     }
     let path = dir.path().join("profile.svg");
     prof.save_svg(&path).expect("svg written");
-    assert!(std::fs::read_to_string(&path).expect("svg").starts_with("<svg"));
+    assert!(
+        std::fs::read_to_string(&path)
+            .expect("svg")
+            .starts_with("<svg")
+    );
     if let Some(p) = keep("profile.svg") {
         prof.save_svg(p).expect("kept");
     }
     // A second run extends the same record; reset empties it.
     ndi.compute_observed(
-        &PoolPlan::detect().expect("plan").with_threads(1).expect("1 thread"),
+        &PoolPlan::detect()
+            .expect("plan")
+            .with_threads(1)
+            .expect("1 thread"),
         ProgressMode::Silent,
         &prof,
     )
@@ -111,8 +125,8 @@ fn a_failed_run_still_closes_its_record() {
 
 #[test]
 fn resource_profiler_samples_until_stopped() {
-    let mut rp = ResourceProfiler::with_interval(std::time::Duration::from_millis(20))
-        .expect("starts");
+    let mut rp =
+        ResourceProfiler::with_interval(std::time::Duration::from_millis(20)).expect("starts");
     let busy = std::time::Instant::now();
     let mut x = 0u64;
     while busy.elapsed().as_millis() < 150 {
@@ -151,12 +165,20 @@ fn raster_and_lazy_array_reprs() {
     }
     let ndi = r.norm_diff("green", "red").expect("bands");
     let html = ndi.to_html();
-    for text in ["rasterlab.LazyArray", "(y: 1860, x: 2041)", "float32", "norm_diff(green, red)"] {
+    for text in [
+        "rasterlab.LazyArray",
+        "(y: 1860, x: 2041)",
+        "float32",
+        "norm_diff(green, red)",
+    ] {
         assert!(html.contains(text), "lazy repr lacks {text:?}");
     }
     // The terminal renderings stay.
     assert!(r.to_string().starts_with("Raster 2041 x 1860"));
-    assert!(ndi.to_string().starts_with("LazyArray norm_diff(green, red)"));
+    assert!(
+        ndi.to_string()
+            .starts_with("LazyArray norm_diff(green, red)")
+    );
 }
 
 #[test]
@@ -180,18 +202,30 @@ fn quick_looks_of_raster_lazy_array_and_labels() {
         let sy = ((y as f64 + 0.5) * 1860.0 / ph as f64) as usize;
         let sx = ((x as f64 + 0.5) * 2041.0 / pw as f64) as usize;
         let (a, b) = (preview[[y, x]], full[[sy, sx]]);
-        assert!(a == b || (a.is_nan() && b.is_nan()), "({y},{x}): {a} vs {b}");
+        assert!(
+            a == b || (a.is_nan() && b.is_nan()),
+            "({y},{x}): {a} vs {b}"
+        );
         compared += 1;
     }
     assert_eq!(compared, 4);
     let img = ndi.show().expect("lazy quick-look");
     assert!(img.png_bytes().starts_with(b"\x89PNG"));
     let labels = ndarray::Array2::from_shape_fn((300, 400), |(y, x)| {
-        if y < 20 { -1 } else { ((x / 50 + y / 60) % 6) as i32 }
+        if y < 20 {
+            -1
+        } else {
+            ((x / 50 + y / 60) % 6) as i32
+        }
     });
     let map = labels.show();
     assert!(map.to_html().contains("6 label(s)"));
-    for (name, img) in [("rgb.png", &rgb), ("red.png", &band), ("ndi.png", &img), ("labels.png", &map)] {
+    for (name, img) in [
+        ("rgb.png", &rgb),
+        ("red.png", &band),
+        ("ndi.png", &img),
+        ("labels.png", &map),
+    ] {
         if let Some(p) = keep(name) {
             img.save_png(p).expect("kept");
         }
@@ -205,9 +239,7 @@ fn a_large_raster_renders_quickly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let vrt = dir.path().join("big.vrt");
     let src = std::fs::canonicalize(SCENE).expect("scene path");
-    let mut xml = String::from(
-        "<VRTDataset rasterXSize=\"10000\" rasterYSize=\"10000\">\n",
-    );
+    let mut xml = String::from("<VRTDataset rasterXSize=\"10000\" rasterYSize=\"10000\">\n");
     for band in 1..=3 {
         xml.push_str(&format!(
             "<VRTRasterBand dataType=\"UInt16\" band=\"{band}\"><NoDataValue>0</NoDataValue>\n"
@@ -234,7 +266,7 @@ fn a_large_raster_renders_quickly() {
     let t = std::time::Instant::now();
     let img = big.show().expect("quick-look");
     let secs = t.elapsed().as_secs_f64();
-    assert_eq!(img.size(), (1024, 1024));
+    assert_eq!(img.size(), (800, 800));
     eprintln!("10 000 x 10 000 quick-look in {secs:.2} s");
     assert!(secs < 20.0, "{secs} s");
 }

@@ -12,7 +12,7 @@ use super::{base64, emit, escape_html};
 use crate::error::{Error, Result};
 
 /// Longest side of a quick-look by default; larger inputs are decimated (nearest).
-pub(crate) const MAX_SIDE: usize = 1024;
+pub(crate) const MAX_SIDE: usize = 800;
 
 /// Continuous colour maps for single-band quick-looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -339,12 +339,25 @@ fn fmt_value(v: f32) -> String {
 fn encode_png(width: usize, height: usize, rgba: &[u8]) -> Result<Vec<u8>> {
     let err = |e: png::EncodingError| Error::invalid("image", e.to_string());
     let dim = |v: usize| u32::try_from(v).map_err(|_| Error::invalid("image", "too large"));
+    // Opaque images drop the alpha channel: a quarter fewer bytes before compression.
+    let opaque = rgba.chunks_exact(4).all(|p| p[3] == 255);
+    let rgb: Vec<u8>;
+    let (data, color) = if opaque {
+        rgb = rgba
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        (rgb.as_slice(), png::ColorType::Rgb)
+    } else {
+        (rgba, png::ColorType::Rgba)
+    };
     let mut out = Vec::new();
     let mut enc = png::Encoder::new(&mut out, dim(width)?, dim(height)?);
-    enc.set_color(png::ColorType::Rgba);
+    enc.set_color(color);
     enc.set_depth(png::BitDepth::Eight);
+    enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
     let mut writer = enc.write_header().map_err(err)?;
-    writer.write_image_data(rgba).map_err(err)?;
+    writer.write_image_data(data).map_err(err)?;
     writer.finish().map_err(err)?;
     Ok(out)
 }
@@ -356,10 +369,7 @@ pub(crate) fn decimate<T: Copy>(a: ArrayView2<'_, T>, max_side: usize) -> (Array
     if step == 1 {
         return (a.to_owned(), 1);
     }
-    (
-        a.slice(ndarray::s![..;step, ..;step]).to_owned(),
-        step,
-    )
+    (a.slice(ndarray::s![..;step, ..;step]).to_owned(), step)
 }
 
 /// The `lo` and `hi` percentiles (0-100) of the finite values; `None` when there is none.
@@ -382,23 +392,18 @@ pub(crate) fn percentiles(values: &[f32], lo: f32, hi: f32) -> Option<(f32, f32)
 }
 
 fn note_decimated(step: usize, dim: (usize, usize)) -> Option<String> {
-    (step > 1).then(|| {
-        format!(
-            "{} x {} px shown at 1:{step} (nearest)",
-            dim.1, dim.0
-        )
-    })
+    (step > 1).then(|| format!("{} x {} px shown at 1:{step} (nearest)", dim.1, dim.0))
 }
 
 /// A single band with `cmap`, stretched over `range` (default: 2nd to 98th percentile of
-/// the finite values); NaN is transparent. Decimated to at most 1024 px per side.
+/// the finite values); NaN is transparent. Decimated to at most 800 px per side.
 ///
 /// ```
 /// use ndarray::Array2;
 /// use rasterlab::display::{show_array_with, Colormap};
 /// let a = Array2::from_shape_fn((3000, 10), |(r, _)| r as f32);
 /// let img = show_array_with(&a, Colormap::Gray, Some((0.0, 3000.0)));
-/// assert_eq!(img.size(), (4, 1000));
+/// assert_eq!(img.size(), (3, 750));
 /// ```
 pub fn show_array_with(a: &Array2<f32>, cmap: Colormap, range: Option<(f32, f32)>) -> Image {
     let (small, step) = decimate(a.view(), MAX_SIDE);
@@ -514,7 +519,7 @@ pub fn show_rgb(bands: [&Array2<f32>; 3], names: [&str; 3]) -> Result<Image> {
 
 /// A categorical label map (for clustering results): one colour per label from a
 /// 20-colour palette, negative labels (nodata, e.g. `-1`) transparent, and a legend with
-/// the pixel count of each label. Decimated to at most 1024 px per side.
+/// the pixel count of each label. Decimated to at most 800 px per side.
 ///
 /// ```
 /// use ndarray::Array2;
@@ -541,10 +546,8 @@ pub fn show_labels(labels: &Array2<i32>) -> Image {
         }
     }
     let nodata: usize = counts.range(..0).map(|(_, c)| c).sum();
-    let items: Vec<(i32, [u8; 3], usize)> = counts
-        .range(0..)
-        .map(|(&l, &c)| (l, color(l), c))
-        .collect();
+    let items: Vec<(i32, [u8; 3], usize)> =
+        counts.range(0..).map(|(&l, &c)| (l, color(l), c)).collect();
     let n_labels = items.len();
     let mut img = Image::from_rgba(w, h, &rgba);
     img.legend = Some(Legend::Categories(items));

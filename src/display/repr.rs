@@ -136,7 +136,8 @@ impl Raster {
         rows.push(("pixel size", pixel_text(self)));
         rows.push((
             "nodata",
-            self.nodata().map_or_else(|| "none".into(), |v| v.to_string()),
+            self.nodata()
+                .map_or_else(|| "none".into(), |v| v.to_string()),
         ));
         let mut bands = format!(
             "<table style=\"{STYLE};margin-top:6px\"><tr><th>#</th><th>name</th><th>dtype</th>\
@@ -157,7 +158,10 @@ impl Raster {
         }
         bands.push_str("</table>");
         let dims = format!("(band: {}, y: {h}, x: {w})", self.band_count());
-        let diagram = grid.as_ref().map(|(g, _)| chunk_diagram(g)).unwrap_or_default();
+        let diagram = grid
+            .as_ref()
+            .map(|(g, _)| chunk_diagram(g))
+            .unwrap_or_default();
         frame("rasterlab.Raster", &dims, &rows, &bands, &diagram)
     }
 
@@ -168,7 +172,7 @@ impl Raster {
 
     /// A quick-look: red/green/blue composite when the raster has bands named `red`,
     /// `green` and `blue`, the first three bands as RGB when it has at least three, else
-    /// the first band with viridis. Read decimated to at most 1024 px per side.
+    /// the first band with viridis. Read decimated to at most 800 px per side.
     ///
     /// ```
     /// use rasterlab::prelude::*;
@@ -176,7 +180,7 @@ impl Raster {
     ///     .with_band_names(["blue", "green", "red"])?
     ///     .with_nodata(Some(0.0));
     /// let img = r.show()?;
-    /// assert_eq!(img.size(), (1024, 933));
+    /// assert_eq!(img.size(), (800, 729));
     /// # Ok::<(), rasterlab::Error>(())
     /// ```
     pub fn show(&self) -> Result<Image> {
@@ -184,7 +188,11 @@ impl Raster {
         if ["red", "green", "blue"].iter().all(|n| names.contains(n)) {
             self.show_rgb("red", "green", "blue")
         } else if names.len() >= 3 {
-            let (r, g, b) = (names[0].to_string(), names[1].to_string(), names[2].to_string());
+            let (r, g, b) = (
+                names[0].to_string(),
+                names[1].to_string(),
+                names[2].to_string(),
+            );
             self.show_rgb(&r, &g, &b)
         } else {
             let first = names[0].to_string();
@@ -275,7 +283,10 @@ impl LazyArray {
             "state",
             "lazy: nothing read yet (.compute(), .save(path).run(), .show())".into(),
         ));
-        let diagram = grid.as_ref().map(|(g, _)| chunk_diagram(g)).unwrap_or_default();
+        let diagram = grid
+            .as_ref()
+            .map(|(g, _)| chunk_diagram(g))
+            .unwrap_or_default();
         frame(
             "rasterlab.LazyArray",
             &format!("(y: {h}, x: {w})"),
@@ -291,14 +302,14 @@ impl LazyArray {
     }
 
     /// A quick-look of the result with viridis and a colour bar, computed from decimated
-    /// inputs (at most 1024 px per side), so it is fast even for large rasters.
+    /// inputs (at most 800 px per side), so it is fast even for large rasters.
     ///
     /// ```
     /// use rasterlab::prelude::*;
     /// let r = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?
     ///     .with_band_names(["blue", "green", "red"])?;
     /// let img = r.norm_diff("green", "red")?.nodata(0.0).show()?;
-    /// assert_eq!(img.size(), (1024, 933));
+    /// assert_eq!(img.size(), (800, 729));
     /// # Ok::<(), rasterlab::Error>(())
     /// ```
     pub fn show(&self) -> Result<Image> {
