@@ -270,3 +270,33 @@ fn a_large_raster_renders_quickly() {
     eprintln!("10 000 x 10 000 quick-look in {secs:.2} s");
     assert!(secs < 20.0, "{secs} s");
 }
+
+#[test]
+fn cli_writes_a_profile_figure() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, svg) = (dir.path().join("ndi.tif"), dir.path().join("profile.svg"));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_rasterlab"))
+        .args([
+            "ndi",
+            SCENE,
+            "--band-names",
+            "blue,green,red",
+            "--a",
+            "green",
+            "--b",
+            "red",
+        ])
+        .args(["--chunks", "512", "--quiet", "-o"])
+        .arg(&out)
+        .arg("--profile")
+        .arg(&svg)
+        .output()
+        .expect("rasterlab runs");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).expect("profile written");
+    assert!(text.contains("worker 0") && text.contains("RSS"));
+}
