@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::grid::Window;
+use crate::profile::{Profiler, TaskKind};
 use crate::progress::{Progress, ProgressMode};
 use crate::resources::PoolPlan;
 
@@ -57,7 +58,10 @@ fn in_chunk(chunk: usize, window: Window, e: Error) -> Error {
 /// * `init` builds one worker's state (lazily, once per worker thread, again after a
 ///   panic);
 /// * at most `permits` chunks are in flight; `permits` must be at least 1;
-/// * the first error or panic stops the workers and is returned, naming the chunk.
+/// * the first error or panic stops the workers and is returned, naming the chunk;
+/// * an `observer` records each `work` call as a compute task and each `sink` call as a
+///   write task, and samples resources while the run lasts.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_chunks<S, T>(
     plan: &PoolPlan,
     windows: &[Window],
@@ -66,6 +70,7 @@ pub(crate) fn run_chunks<S, T>(
     work: impl Fn(&mut S, usize, Window) -> Result<T> + Sync,
     mut sink: impl FnMut(usize, Window, T) -> Result<()>,
     progress: &mut Progress,
+    observer: Option<&Profiler>,
 ) -> Result<RunStats>
 where
     T: Send,
@@ -73,6 +78,7 @@ where
     let start = Instant::now();
     let pool = plan.build_pool()?;
     let threads = pool.current_num_threads();
+    let _run = observer.map(|p| p.begin_run(threads));
     let permits = permits.clamp(1, windows.len().max(1));
     let (token_tx, token_rx) = crossbeam_channel::bounded::<()>(permits);
     for _ in 0..permits {
@@ -104,6 +110,7 @@ where
                             break;
                         }
                     };
+                    let t0 = Instant::now();
                     let result = catch_unwind(AssertUnwindSafe(|| {
                         let s = match &mut state {
                             Some(s) => s,
@@ -111,6 +118,9 @@ where
                         };
                         work(s, i, w)
                     }));
+                    if let Some(p) = observer {
+                        p.task(TaskKind::Compute, i, t0, Instant::now());
+                    }
                     let result = match result {
                         Ok(r) => r.map_err(|e| in_chunk(i, w, e)),
                         Err(payload) => {
@@ -134,7 +144,12 @@ where
 
         for (i, w, result) in rx.iter() {
             if first_error.is_none() {
-                match result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e))) {
+                let t0 = Instant::now();
+                let result = result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e)));
+                if let Some(p) = observer {
+                    p.task(TaskKind::Write, i, t0, Instant::now());
+                }
+                match result {
                     Ok(()) => progress.inc(1),
                     Err(e) => {
                         cancel.store(true, Ordering::Relaxed);

@@ -26,19 +26,26 @@ pub mod display;
 pub mod error;
 pub mod exec;
 pub mod grid;
+pub mod profile;
 pub mod progress;
 pub mod raster;
 pub mod resources;
 
 pub use error::{Error, Result};
+/// The `ndarray` version rasterlab returns arrays of, for notebooks that do not depend on
+/// it themselves.
+pub use ndarray;
 
 /// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
 pub mod prelude {
-    pub use crate::array::{Block, LazyArray, OutputType, Period, Stat};
+    pub use crate::array::{Block, LazyArray, OutputType, Period, SaveReport, Stat};
+    pub use crate::display::{Colormap, Image, Show, Table};
     pub use crate::error::{Error, Result};
     pub use crate::grid::{ChunkGrid, Window};
+    pub use crate::profile::{Profiler, ResourceProfiler};
     pub use crate::progress::ProgressMode;
     pub use crate::raster::write::Compression;
     pub use crate::raster::{Raster, Stack};
     pub use crate::resources::{PoolPlan, Resources};
+    pub use ndarray::{Array2, Array3};
 }

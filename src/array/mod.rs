@@ -21,6 +21,7 @@ pub use time::{Period, Stat};
 use crate::error::{Error, Result};
 use crate::exec::{RunStats, run_chunks};
 use crate::grid::{ChunkGrid, Window};
+use crate::profile::{Profiler, TaskKind};
 use crate::progress::{Progress, ProgressMode};
 use crate::raster::{Raster, Reader};
 use crate::resources::PoolPlan;
@@ -50,6 +51,8 @@ pub struct LazyArray {
     threads: Option<usize>,
     memory: Option<u64>,
     progress: ProgressMode,
+    /// Records tasks of every run when set (a shared handle the user holds).
+    observer: Option<Profiler>,
     /// Stored type of a save.
     out_type: OutputType,
     /// Value written for nodata instead of NaN.
@@ -67,6 +70,7 @@ impl LazyArray {
             threads: None,
             memory: None,
             progress: ProgressMode::Auto,
+            observer: None,
             out_type: OutputType::Float32,
             fill: None,
             deferred: None,
@@ -168,6 +172,13 @@ impl LazyArray {
     /// How computations report progress.
     pub fn progress(mut self, mode: ProgressMode) -> LazyArray {
         self.progress = mode;
+        self
+    }
+
+    /// Records every task of later runs (read, compute, write per chunk, with CPU and
+    /// memory samples) into `profiler`, a shared handle the caller keeps and renders.
+    pub fn observe(mut self, profiler: &Profiler) -> LazyArray {
+        self.observer = Some(profiler.clone());
         self
     }
 
@@ -285,19 +296,35 @@ impl LazyArray {
         }
     }
 
-    /// Reads and evaluates one window (relative to the raster's subset) with a worker's
-    /// reader; returns `n_bands * window.len()` values, band-major.
-    fn eval_window(&self, reader: &Reader, window: Window) -> Result<Vec<f32>> {
-        let n = window.len();
-        let nt = self.raster.n_times();
-        let per_step = self.raster.band_count();
+    /// Source bands read per chunk, time-major, and the per-step bands they stand for.
+    fn read_plan(&self) -> (Vec<usize>, Vec<usize>) {
         let needed = self.input_bands();
-        let idx: Vec<usize> = (0..nt)
+        let idx = (0..self.raster.n_times())
             .flat_map(|t| needed.iter().map(move |&b| (t, b)))
             .map(|(t, b)| self.raster.source_band(t, b))
             .collect();
+        (idx, needed)
+    }
+
+    /// Reads and evaluates one window (relative to the raster's subset) with a worker's
+    /// reader; returns `n_bands * window.len()` values, band-major.
+    fn eval_window(&self, reader: &Reader, chunk: usize, window: Window) -> Result<Vec<f32>> {
+        let n = window.len();
+        let (idx, needed) = self.read_plan();
         let mut buf = vec![0f32; n * idx.len()];
+        let t0 = std::time::Instant::now();
         reader.read_decoded(&self.raster, self.raster.absolute(window), &idx, &mut buf)?;
+        if let Some(p) = &self.observer {
+            p.task(TaskKind::Read, chunk, t0, std::time::Instant::now());
+        }
+        self.eval_inputs(&buf, &needed, n)
+    }
+
+    /// Evaluates every variable and the time pipeline on decoded inputs `buf` (time-major
+    /// rows of `n` values for the per-step bands `needed`).
+    fn eval_inputs(&self, buf: &[f32], needed: &[usize], n: usize) -> Result<Vec<f32>> {
+        let nt = self.raster.n_times();
+        let per_step = self.raster.band_count();
         let dates = self.raster.times();
         let mut out = Vec::with_capacity(n * self.n_bands()?);
         for (_, expr) in &self.vars {
@@ -317,6 +344,24 @@ impl LazyArray {
             }
         }
         Ok(out)
+    }
+
+    /// The whole result at reduced resolution, its longer side at most `max_side` pixels,
+    /// shaped `(bands, rows, columns)`: inputs are read decimated (nearest) and the
+    /// expression evaluated on them, which equals decimating the full result. For
+    /// quick-looks.
+    pub fn preview(&self, max_side: usize) -> Result<Array3<f32>> {
+        self.check()?;
+        let (w, h) = self.raster.decimated_size(max_side);
+        let (idx, needed) = self.read_plan();
+        let reader = Reader::open(&self.raster)?;
+        let mut buf = vec![0f32; w * h * idx.len()];
+        let (width, height) = self.size();
+        let all = self.raster.absolute(Window::new(0, 0, width, height));
+        reader.read_decoded_sized(&self.raster, all, (w, h), &idx, &mut buf)?;
+        let values = self.eval_inputs(&buf, &needed, w * h)?;
+        Array3::from_shape_vec((self.n_bands()?, h, w), values)
+            .map_err(|e| Error::invalid("preview", e.to_string()))
     }
 
     /// Runs the array over every chunk, handing each result to `sink` on this thread.
@@ -364,9 +409,10 @@ impl LazyArray {
             &windows,
             usize::try_from(permits).unwrap_or(usize::MAX),
             || Reader::open(&self.raster),
-            |reader, id, w| post(id, w, self.eval_window(reader, w)?),
+            |reader, id, w| post(id, w, self.eval_window(reader, id, w)?),
             sink,
             &mut progress,
+            self.observer.as_ref(),
         )
     }
 
@@ -385,6 +431,30 @@ impl LazyArray {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// Computes a single-band array into memory, shaped `(rows, columns)`; an array with
+    /// several bands is an error (use [`LazyArray::compute`]).
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open("data/rgbn_20160101.tif")?.with_band_names(["red", "green", "blue", "nir"])?;
+    /// let ndvi: Array2<f32> = LazyArray::ndvi(r, "nir", "red")?.progress(ProgressMode::Silent).compute_band()?;
+    /// assert_eq!(ndvi.dim(), (403, 515));
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn compute_band(&self) -> Result<ndarray::Array2<f32>> {
+        let nb = self.n_bands()?;
+        if nb != 1 {
+            return Err(Error::invalid(
+                "compute_band",
+                format!("the array has {nb} bands; use compute()"),
+            ));
+        }
+        let a = self.compute()?;
+        let (_, h, w) = a.dim();
+        a.into_shape_with_order((h, w))
+            .map_err(|e| Error::invalid("compute_band", e.to_string()))
     }
 
     /// Starts describing a save to a tiled, compressed GeoTIFF; finish with [`Save::run`].

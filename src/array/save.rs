@@ -131,6 +131,13 @@ impl Save {
         self
     }
 
+    /// Records every task of the save into `profiler` (a shared handle: the caller's
+    /// profiler sees the tasks).
+    pub fn observe(mut self, profiler: &crate::profile::Profiler) -> Save {
+        self.array = self.array.observe(profiler);
+        self
+    }
+
     /// How progress is shown.
     pub fn progress(mut self, mode: ProgressMode) -> Save {
         self.array = self.array.progress(mode);

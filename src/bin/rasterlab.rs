@@ -71,6 +71,9 @@ struct NdiArgs {
     /// Output GeoTIFF.
     #[arg(short, long)]
     output: PathBuf,
+    /// Also write a profile (task timeline, CPU and memory) as an SVG figure.
+    #[arg(long, value_name = "SVG")]
+    profile: Option<PathBuf>,
 }
 
 fn ndi(args: NdiArgs) -> rasterlab::Result<()> {
@@ -142,8 +145,16 @@ fn ndi(args: NdiArgs) -> rasterlab::Result<()> {
     if let Some(m) = memory {
         save = save.memory(m);
     }
+    let profiler = args.profile.as_ref().map(|_| Profiler::new());
+    if let Some(p) = &profiler {
+        save = save.observe(p);
+    }
     let report = save.run()?;
     println!("{report}");
+    if let (Some(p), Some(path)) = (&profiler, &args.profile) {
+        p.save_svg(path)?;
+        println!("  profile:  {}", path.display());
+    }
     Ok(())
 }
 

@@ -859,6 +859,46 @@ impl Raster {
         LazyArray::band(self.clone(), name)
     }
 
+    /// `(columns, rows)` of a whole-raster read whose longer side is at most `max_side`
+    /// pixels, keeping the aspect ratio (never larger than the raster).
+    pub fn decimated_size(&self, max_side: usize) -> (usize, usize) {
+        let (w, h) = self.size();
+        let f = (max_side.max(1) as f64 / w.max(h) as f64).min(1.0);
+        (
+            ((w as f64 * f).round() as usize).max(1),
+            ((h as f64 * f).round() as usize).max(1),
+        )
+    }
+
+    /// Reads the named bands of the whole raster, decoded (scaled, nodata as NaN), into
+    /// an array whose longer side is at most `max_side` pixels, shaped `(band, row,
+    /// column)`. GDAL samples the nearest pixels (using overviews when the file has
+    /// them), so a quick-look of a large raster costs one pass of decoding, not a full
+    /// array in memory.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?
+    ///     .with_band_names(["blue", "green", "red"])?;
+    /// let a = r.read_decimated(&["red", "green"], 500)?;
+    /// assert_eq!(a.shape(), &[2, 456, 500]);
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn read_decimated(&self, bands: &[&str], max_side: usize) -> Result<Array3<f32>> {
+        // The first time step in use of a time stack.
+        let idx = bands
+            .iter()
+            .map(|b| Ok(self.source_band(0, self.band_index(b)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let (w, h) = self.decimated_size(max_side);
+        let reader = Reader::open(self)?;
+        let mut out = vec![0f32; idx.len() * w * h];
+        let all = self.view;
+        reader.read_decoded_sized(self, all, (w, h), &idx, &mut out)?;
+        Array3::from_shape_vec((idx.len(), h, w), out)
+            .map_err(|e| Error::invalid("window", e.to_string()))
+    }
+
     /// The normalized difference `(a - b) / (a + b)` of two named bands, as a lazy array.
     ///
     /// A pixel that is nodata in either band, or where `a + b = 0`, is nodata (NaN) in the
@@ -1000,7 +1040,19 @@ impl Reader {
         idx: &[usize],
         out: &mut [T],
     ) -> Result<()> {
-        let n = window.len();
+        self.read_into_sized(window, (window.width, window.height), idx, out)
+    }
+
+    /// Like `read_into` into a buffer of `size` = `(columns, rows)` per band: GDAL
+    /// resamples the window (nearest neighbour, from overviews when the file has them).
+    pub(crate) fn read_into_sized<T: GdalType + Copy>(
+        &self,
+        window: Window,
+        size: (usize, usize),
+        idx: &[usize],
+        out: &mut [T],
+    ) -> Result<()> {
+        let n = size.0 * size.1;
         if out.len() != n * idx.len() {
             return Err(Error::invalid(
                 "buffer",
@@ -1034,8 +1086,8 @@ impl Reader {
                     to_int(window.width)?,
                     to_int(window.height)?,
                     buf.as_mut_ptr().cast(),
-                    to_int(window.width)?,
-                    to_int(window.height)?,
+                    to_int(size.0)?,
+                    to_int(size.1)?,
                     T::gdal_ordinal(),
                     to_int(bands.len())?,
                     bands.as_mut_ptr(),
@@ -1063,8 +1115,20 @@ impl Reader {
         idx: &[usize],
         out: &mut [f32],
     ) -> Result<()> {
-        self.read_into(window, idx, out)?;
-        let n = window.len();
+        self.read_decoded_sized(raster, window, (window.width, window.height), idx, out)
+    }
+
+    /// `read_decoded` into a buffer of `size` per band; see `read_into_sized`.
+    pub(crate) fn read_decoded_sized(
+        &self,
+        raster: &Raster,
+        window: Window,
+        size: (usize, usize),
+        idx: &[usize],
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.read_into_sized(window, size, idx, out)?;
+        let n = size.0 * size.1;
         for (k, &i) in idx.iter().enumerate() {
             let band = &raster.bands[i];
             decode(

@@ -1,0 +1,256 @@
+//! Executes every notebook in `notebooks/` headlessly with the real evcxr kernel, the way a
+//! user runs it: top to bottom in one kernel, state kept across cells.
+//!
+//! Jupyter comes from the Python environment in `RASTERLAB_VENV` (set by `make test`),
+//! else `<crate>/.venv`; it must have the `rust` kernel (evcxr_jupyter) registered. When
+//! either is missing the test fails and says how to install them: `make setup`.
+//!
+//! A notebook fails on any cell error, on any output containing `panicked at` (a panic in a
+//! cell does not fail `nbconvert --execute`), and when a cell tagged
+//! * `expect-html` has no `text/html` output,
+//! * `expect-image` has no `image/png` output,
+//! * `expect-svg` has no `image/svg+xml` output,
+//! * `expect-progress` printed no progress line (`...: n/n chunks (100%), ..., done in`).
+//!
+//! Each notebook's kernel keeps its build in `target/evcxr/<notebook>` (`EVCXR_TMPDIR`),
+//! so only the first run compiles rasterlab's dependencies inside evcxr.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const CELL_TIMEOUT: Duration = Duration::from_secs(1800);
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python environment with Jupyter and the `rust` kernel, or a message saying what
+/// is missing and how to get it.
+fn jupyter() -> Result<PathBuf, String> {
+    let venv = std::env::var_os("RASTERLAB_VENV")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_dir().join(".venv"));
+    let jupyter = venv.join("bin").join("jupyter");
+    if !jupyter.exists() {
+        return Err(format!(
+            "no Jupyter at {} (RASTERLAB_VENV or <crate>/.venv): run `make setup` \
+             (creates .venv with jupyterlab, nbclient and nbconvert and registers the evcxr \
+             kernel), or set RASTERLAB_VENV to an environment that has them",
+            jupyter.display()
+        ));
+    }
+    let out = Command::new(&jupyter)
+        .args(["kernelspec", "list", "--json"])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", jupyter.display()))?;
+    let specs: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "`jupyter kernelspec list --json` gave no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    if specs["kernelspecs"]["rust"].is_null() {
+        return Err(format!(
+            "the evcxr kernel `rust` is not registered in {}: run `make setup`, or \
+             `cargo install --locked evcxr_jupyter` then \
+             `JUPYTER_PATH={}/share/jupyter evcxr_jupyter --install`",
+            venv.display(),
+            venv.display()
+        ));
+    }
+    Ok(jupyter)
+}
+
+/// Concatenated text of one output: stream text, error traceback, or every MIME entry.
+fn output_text(output: &Value) -> String {
+    let join = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => String::new(),
+    };
+    let mut text = join(&output["text"]);
+    text.push_str(&join(&output["traceback"]));
+    text.push_str(&join(&output["evalue"]));
+    if let Some(data) = output["data"].as_object() {
+        for v in data.values() {
+            text.push_str(&join(v));
+        }
+    }
+    text
+}
+
+fn has_mime(outputs: &[Value], mime: &str) -> bool {
+    outputs.iter().any(|o| !o["data"][mime].is_null())
+}
+
+/// Every problem found in an executed notebook.
+fn check_notebook(nb: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let cells = nb["cells"].as_array().cloned().unwrap_or_default();
+    let mut code_index = 0;
+    for cell in cells.iter().filter(|c| c["cell_type"] == "code") {
+        code_index += 1;
+        let source = output_text(&serde_json::json!({ "text": cell["source"] }));
+        let first_line = source.lines().next().unwrap_or("").to_string();
+        let at = format!("code cell {code_index} ({first_line:?})");
+        let outputs = cell["outputs"].as_array().cloned().unwrap_or_default();
+        for o in &outputs {
+            let text = output_text(o);
+            if o["output_type"] == "error" {
+                problems.push(format!("{at}: error: {}", text.trim()));
+            }
+            if text.contains("panicked at") {
+                problems.push(format!("{at}: panic: {}", text.trim()));
+            }
+        }
+        let tags: Vec<&str> = cell["metadata"]["tags"]
+            .as_array()
+            .map(|t| t.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (tag, mime) in [
+            ("expect-html", "text/html"),
+            ("expect-image", "image/png"),
+            ("expect-svg", "image/svg+xml"),
+        ] {
+            if tags.contains(&tag) && !has_mime(&outputs, mime) {
+                problems.push(format!("{at}: tagged {tag} but has no {mime} output"));
+            }
+        }
+        if tags.contains(&"expect-progress") {
+            let stdout: String = outputs
+                .iter()
+                .filter(|o| o["output_type"] == "stream" && o["name"] == "stdout")
+                .map(output_text)
+                .collect();
+            let done = stdout
+                .lines()
+                .any(|l| l.contains(" chunks (100%)") && l.contains("done in"));
+            let started = stdout.lines().any(|l| l.contains(" chunks (0%)"));
+            if !(done && started) {
+                problems.push(format!(
+                    "{at}: tagged expect-progress but printed no first and last progress line:\n{stdout}"
+                ));
+            }
+        }
+    }
+    if code_index == 0 {
+        problems.push("no code cell".into());
+    }
+    problems
+}
+
+/// Runs one notebook with nbconvert; returns the executed notebook.
+fn execute(jupyter: &Path, notebook: &Path, out_dir: &Path) -> Result<Value, String> {
+    let stem = notebook
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let evcxr_dir = crate_dir().join("target").join("evcxr").join(&stem);
+    std::fs::create_dir_all(&evcxr_dir).map_err(|e| format!("{}: {e}", evcxr_dir.display()))?;
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|p| p.join("bin"))
+        .unwrap_or_default();
+    let path = std::env::join_paths(
+        std::iter::once(cargo_bin).chain(
+            std::env::var_os("PATH")
+                .iter()
+                .flat_map(std::env::split_paths),
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let output = Command::new(jupyter)
+        .args(["nbconvert", "--to", "notebook", "--execute"])
+        .arg(format!(
+            "--ExecutePreprocessor.timeout={}",
+            CELL_TIMEOUT.as_secs()
+        ))
+        // Errors are collected from the executed notebook, with the cell that failed.
+        .arg("--ExecutePreprocessor.allow_errors=True")
+        .arg("--output-dir")
+        .arg(out_dir)
+        .arg(notebook)
+        .current_dir(notebook.parent().unwrap_or(Path::new(".")))
+        .env("PATH", path)
+        .env("EVCXR_TMPDIR", &evcxr_dir)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", jupyter.display()))?;
+    let executed = out_dir.join(notebook.file_name().unwrap_or_default());
+    if !output.status.success() || !executed.exists() {
+        return Err(format!(
+            "nbconvert failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let text =
+        std::fs::read_to_string(&executed).map_err(|e| format!("{}: {e}", executed.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", executed.display()))
+}
+
+#[test]
+fn every_notebook_runs_in_the_evcxr_kernel() {
+    let jupyter = match jupyter() {
+        Ok(j) => j,
+        Err(msg) => panic!("{msg}"),
+    };
+    let dir = crate_dir().join("notebooks");
+    let mut notebooks: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ipynb"))
+        .collect();
+    notebooks.sort();
+    assert!(!notebooks.is_empty(), "no notebook in {}", dir.display());
+    // Executed copies are kept for a look: target/notebooks/<name>.ipynb.
+    let out_dir = crate_dir().join("target").join("notebooks");
+    std::fs::create_dir_all(&out_dir).expect("target/notebooks");
+    let mut failures = Vec::new();
+    for nb in &notebooks {
+        let name = nb.file_name().unwrap_or_default().to_string_lossy();
+        let t = Instant::now();
+        let result = execute(&jupyter, nb, &out_dir);
+        eprintln!("{name}: executed in {:.1} s", t.elapsed().as_secs_f64());
+        match result {
+            Ok(executed) => {
+                for p in check_notebook(&executed) {
+                    failures.push(format!("{name}: {p}"));
+                }
+            }
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} problem(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_checker_catches_panics_errors_and_missing_outputs() {
+    let nb = serde_json::json!({ "cells": [
+        { "cell_type": "code", "source": ["let x = 1;"], "metadata": { "tags": ["expect-html", "expect-progress"] },
+          "outputs": [ { "output_type": "stream", "name": "stderr",
+                         "text": "thread '<unnamed>' panicked at src/lib.rs:1:1:\nboom\n" } ] },
+        { "cell_type": "code", "source": "bad", "metadata": {},
+          "outputs": [ { "output_type": "error", "ename": "Error", "evalue": "cannot find value", "traceback": [] } ] },
+        { "cell_type": "code", "source": "ok", "metadata": { "tags": ["expect-svg", "expect-progress"] },
+          "outputs": [
+            { "output_type": "stream", "name": "stdout",
+              "text": "save a.tif: 0/4 chunks (0%), 0.0 chunks/s, starting\nsave a.tif: 4/4 chunks (100%), 9.1 chunks/s, done in 0.44 s\n" },
+            { "output_type": "display_data", "data": { "image/svg+xml": "<svg/>" }, "metadata": {} } ] }
+    ]});
+    let problems = check_notebook(&nb);
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert!(problems[0].contains("panic"));
+    assert!(problems[1].contains("no text/html"));
+    assert!(problems[2].contains("expect-progress"));
+    assert!(problems[3].contains("error: cannot find value"));
+}
