@@ -226,3 +226,114 @@ impl fmt::Display for ChunkGrid {
         )
     }
 }
+
+/// Chunks of an n-dimensional array of `shape`, `chunks[d]` long along dimension `d`
+/// (edge chunks are shorter), as one range per dimension, last dimension fastest
+/// (stems' `iter_chunks`).
+///
+/// ```
+/// use rasterlab::grid::iter_chunks;
+/// let chunks: Vec<_> = iter_chunks(&[3, 5], &[2, 2])?.collect();
+/// assert_eq!(chunks.len(), 2 * 3);
+/// assert_eq!(chunks[0], vec![0..2, 0..2]);
+/// assert_eq!(chunks[5], vec![2..3, 4..5]);
+/// # Ok::<(), rasterlab::Error>(())
+/// ```
+pub fn iter_chunks(shape: &[usize], chunks: &[usize]) -> Result<NdChunks> {
+    if shape.len() != chunks.len() {
+        return Err(Error::invalid(
+            "chunks",
+            format!(
+                "{} chunk sizes for {} dimensions",
+                chunks.len(),
+                shape.len()
+            ),
+        ));
+    }
+    if let Some(d) = chunks.iter().position(|&c| c == 0) {
+        return Err(Error::invalid(
+            "chunks",
+            format!("dimension {d} has chunk size 0"),
+        ));
+    }
+    let counts: Vec<usize> = shape
+        .iter()
+        .zip(chunks)
+        .map(|(&s, &c)| s.div_ceil(c))
+        .collect();
+    let total = counts.iter().product();
+    Ok(NdChunks {
+        shape: shape.to_vec(),
+        chunks: chunks.to_vec(),
+        counts,
+        next: 0,
+        total,
+    })
+}
+
+/// Every index combination of the dimensions not in `core`, with the `core` dimensions
+/// whole (stems' `iter_noncore_chunks`): e.g. each pixel's full time series of a
+/// `(time, y, x)` cube with `core = [0]`.
+///
+/// ```
+/// use rasterlab::grid::iter_noncore_chunks;
+/// let series: Vec<_> = iter_noncore_chunks(&[10, 2, 3], &[0])?.collect();
+/// assert_eq!(series.len(), 6);
+/// assert_eq!(series[4], vec![0..10, 1..2, 1..2]);
+/// # Ok::<(), rasterlab::Error>(())
+/// ```
+pub fn iter_noncore_chunks(shape: &[usize], core: &[usize]) -> Result<NdChunks> {
+    if let Some(&d) = core.iter().find(|&&d| d >= shape.len()) {
+        return Err(Error::invalid(
+            "core dimensions",
+            format!("dimension {d} does not exist in a {}-d array", shape.len()),
+        ));
+    }
+    let chunks: Vec<usize> = (0..shape.len())
+        .map(|d| {
+            if core.contains(&d) {
+                shape[d].max(1)
+            } else {
+                1
+            }
+        })
+        .collect();
+    iter_chunks(shape, &chunks)
+}
+
+/// Iterator of n-dimensional chunks; see [`iter_chunks`].
+#[derive(Debug, Clone)]
+pub struct NdChunks {
+    shape: Vec<usize>,
+    chunks: Vec<usize>,
+    counts: Vec<usize>,
+    next: usize,
+    total: usize,
+}
+
+impl Iterator for NdChunks {
+    type Item = Vec<std::ops::Range<usize>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.total {
+            return None;
+        }
+        let mut rest = self.next;
+        self.next += 1;
+        let mut ranges = vec![0..0; self.shape.len()];
+        for d in (0..self.shape.len()).rev() {
+            let k = rest % self.counts[d];
+            rest /= self.counts[d];
+            let start = k * self.chunks[d];
+            ranges[d] = start..(start + self.chunks[d]).min(self.shape[d]);
+        }
+        Some(ranges)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.total - self.next;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for NdChunks {}

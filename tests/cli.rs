@@ -162,3 +162,109 @@ fn bad_input_is_one_line_nonzero_and_leaves_no_file() {
         );
     }
 }
+
+#[test]
+fn reduce_writes_one_band_per_statistic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tiffs = common::cube::write_tiffs(dir.path());
+    let out = dir.path().join("weekly.tif");
+    let mut args: Vec<String> = vec!["reduce".into()];
+    args.extend(tiffs.iter().map(|p| p.display().to_string()));
+    args.extend(
+        [
+            "--stack",
+            "time",
+            "--resample",
+            "week",
+            "--stat",
+            "mean,std",
+            "--quiet",
+            "-o",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    args.push(out.display().to_string());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = rasterlab(&refs);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let ds = gdal::Dataset::open(&out).expect("output");
+    assert_eq!(ds.raster_count(), 2);
+    let std = ds.rasterband(2).expect("std band");
+    let v = std
+        .read_as::<f32>((5, 7), (1, 1), (1, 1), None)
+        .expect("read")
+        .data()[0];
+    // Weekly means then their std: the std of the weekly means, not of the raw series.
+    let expected = common::cube::weekly_mean_then_std(7, 5, |_| true).expect("valid");
+    assert!((v as f64 - expected).abs() < 1e-3, "{v} vs {expected}");
+
+    // Bad statistic, bad date, unknown band: one-line errors, no output.
+    let bad = dir.path().join("bad.tif");
+    let b = bad.to_str().expect("utf8");
+    let t0 = tiffs[0].to_str().expect("utf8");
+    let t1 = tiffs[1].to_str().expect("utf8");
+    for (args, needle) in [
+        (
+            vec!["reduce", t0, t1, "--stat", "median", "-o", b],
+            "statistic",
+        ),
+        (
+            vec!["reduce", t0, t1, "--dates", "2020-01-01,yesterday", "-o", b],
+            "date",
+        ),
+        (
+            vec!["reduce", t0, t1, "--band", "rain", "-o", b],
+            "unknown band",
+        ),
+    ] {
+        let run = rasterlab(&args);
+        assert!(!run.status.success());
+        let stderr = text(&run.stderr);
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(needle),
+            "{args:?}: {stderr}"
+        );
+        assert!(!bad.exists());
+    }
+}
+
+#[test]
+fn product_of_band_files_and_of_the_stack_agree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (dir.path().join("a.tif"), dir.path().join("b.tif"));
+    let run = rasterlab(&[
+        "product",
+        SCENE,
+        "--nodata",
+        "0",
+        "--scale",
+        "0.0001",
+        "--quiet",
+        "-o",
+        a.to_str().expect("utf8"),
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let run = rasterlab(&[
+        "product",
+        B2,
+        B3,
+        B4,
+        "--nodata",
+        "0",
+        "--scale",
+        "0.0001",
+        "--quiet",
+        "-o",
+        b.to_str().expect("utf8"),
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let (_, _, va) = read_output(&a);
+    let (_, _, vb) = read_output(&b);
+    assert!(
+        va.iter()
+            .zip(&vb)
+            .all(|(x, y)| (x.is_nan() && y.is_nan()) || x == y)
+    );
+    assert!(va.iter().any(|v| !v.is_nan()));
+}

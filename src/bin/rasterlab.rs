@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rasterlab::prelude::*;
+use rasterlab::raster::time::parse_date;
 use rasterlab::resources::parse_bytes;
 
 #[derive(Parser)]
@@ -29,6 +30,100 @@ enum Command {
     },
     /// Normalized difference (a - b) / (a + b) of two bands, written as a tiled GeoTIFF.
     Ndi(Box<NdiArgs>),
+    /// Per-pixel statistics over time of a stack of files or a NetCDF variable, one
+    /// output band per statistic.
+    Reduce(Box<ReduceArgs>),
+    /// Product of bands (e.g. blue * green * red) of one file or of single-band files.
+    Product(Box<ProductArgs>),
+}
+
+/// Options shared by every command that writes a raster.
+#[derive(clap::Args)]
+struct OutArgs {
+    /// Input nodata value (overrides the files').
+    #[arg(long)]
+    nodata: Option<f64>,
+    /// Input scale factor: physical = stored * scale.
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Square chunk size in pixels (default: block-aligned, sized from the memory budget).
+    #[arg(long)]
+    chunks: Option<usize>,
+    /// Worker threads (default: usable cores; env RASTERLAB_THREADS).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Memory budget, e.g. 1GiB (default: half the usable memory; env RASTERLAB_MEMORY).
+    #[arg(long)]
+    memory: Option<String>,
+    /// Compression: none, lzw, deflate, zstd.
+    #[arg(long, default_value = "lzw")]
+    compress: String,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Also write a profile (task timeline, CPU and memory) as an SVG figure.
+    #[arg(long, value_name = "SVG")]
+    profile: Option<PathBuf>,
+    /// Output GeoTIFF.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ReduceArgs {
+    /// Files (one or more time steps each), or one NetCDF file with a time axis.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// How files are combined (only `time` is meaningful here).
+    #[arg(long, default_value = "time")]
+    stack: String,
+    /// Dates of the files, YYYY-MM-DD, in file order (default: parsed from file names).
+    #[arg(long, value_delimiter = ',')]
+    dates: Vec<String>,
+    /// NetCDF variable to read from every file.
+    #[arg(long)]
+    variable: Option<String>,
+    /// Names for the bands of each time step.
+    #[arg(long, value_delimiter = ',')]
+    band_names: Vec<String>,
+    /// The band to reduce (default: the first).
+    #[arg(long)]
+    band: Option<String>,
+    /// Resample to week or month first.
+    #[arg(long)]
+    resample: Option<String>,
+    /// Statistic of each resampling period.
+    #[arg(long, default_value = "mean")]
+    resample_stat: String,
+    /// Statistics over time, one output band each: count,sum,mean,std,min,max.
+    #[arg(long, value_delimiter = ',', default_value = "mean")]
+    stat: Vec<String>,
+    /// Bounding box in map coordinates: xmin,ymin,xmax,ymax.
+    #[arg(long, value_delimiter = ',', num_args = 4, allow_hyphen_values = true)]
+    bbox: Vec<f64>,
+    /// First date kept (YYYY-MM-DD).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last date kept (YYYY-MM-DD).
+    #[arg(long)]
+    to: Option<String>,
+    #[command(flatten)]
+    out: OutArgs,
+}
+
+#[derive(clap::Args)]
+struct ProductArgs {
+    /// One multi-band file, or several single-band files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Names for the bands, in order.
+    #[arg(long, value_delimiter = ',')]
+    band_names: Vec<String>,
+    /// The bands to multiply (default: all).
+    #[arg(long, value_delimiter = ',')]
+    bands: Vec<String>,
+    #[command(flatten)]
+    out: OutArgs,
 }
 
 #[derive(clap::Args)]
@@ -158,6 +253,132 @@ fn ndi(args: NdiArgs) -> rasterlab::Result<()> {
     Ok(())
 }
 
+/// Applies nodata/scale, saves with the shared options and prints the report.
+fn save_with(mut array: LazyArray, out: OutArgs) -> rasterlab::Result<()> {
+    let compression: Compression = out.compress.parse()?;
+    let memory = out.memory.as_deref().map(parse_bytes).transpose()?;
+    if let Some(nd) = out.nodata {
+        array = array.nodata(nd);
+    }
+    if let Some(s) = out.scale {
+        array = array.scale(s);
+    }
+    let mut save = array
+        .save(&out.output)
+        .compress(compression)
+        .progress(if out.quiet {
+            ProgressMode::Silent
+        } else {
+            ProgressMode::Auto
+        });
+    if let Some(c) = out.chunks {
+        save = save.chunks(c);
+    }
+    if let Some(t) = out.threads {
+        save = save.threads(t);
+    }
+    if let Some(m) = memory {
+        save = save.memory(m);
+    }
+    let profiler = out.profile.as_ref().map(|_| Profiler::new());
+    if let Some(p) = &profiler {
+        save = save.observe(p);
+    }
+    let report = save.run()?;
+    println!("{report}");
+    if let (Some(p), Some(path)) = (&profiler, &out.profile) {
+        p.save_svg(path)?;
+        println!("  profile:  {}", path.display());
+    }
+    Ok(())
+}
+
+fn reduce(args: ReduceArgs) -> rasterlab::Result<()> {
+    if args.stack != "time" {
+        return Err(rasterlab::Error::invalid(
+            "--stack",
+            format!("{:?}: reduce stacks along time", args.stack),
+        ));
+    }
+    let files: Vec<PathBuf> = match &args.variable {
+        Some(var) => args
+            .files
+            .iter()
+            .map(|f| PathBuf::from(format!("NETCDF:\"{}\":{var}", f.display())))
+            .collect(),
+        None => args.files.clone(),
+    };
+    let mut raster = if !args.dates.is_empty() {
+        let dates = args
+            .dates
+            .iter()
+            .map(|d| parse_date(d))
+            .collect::<rasterlab::Result<Vec<_>>>()?;
+        Raster::open_time_stack(&files, &dates)?
+    } else if files.len() == 1 {
+        Raster::open(&files[0])?
+    } else {
+        Raster::open_stack(&files, Stack::Time)?
+    };
+    if !args.band_names.is_empty() {
+        raster = raster.with_band_names(args.band_names.clone())?;
+    }
+    if let [xmin, ymin, xmax, ymax] = args.bbox[..] {
+        raster = raster.bbox(xmin, ymin, xmax, ymax)?;
+    }
+    if args.from.is_some() || args.to.is_some() {
+        let start = args
+            .from
+            .as_deref()
+            .map(parse_date)
+            .transpose()?
+            .unwrap_or(chrono::NaiveDate::MIN);
+        let end = args
+            .to
+            .as_deref()
+            .map(parse_date)
+            .transpose()?
+            .unwrap_or(chrono::NaiveDate::MAX);
+        raster = raster.dates(start, end)?;
+    }
+    let band = match &args.band {
+        Some(b) => b.clone(),
+        None => raster.band_names()[0].to_string(),
+    };
+    let mut array = raster.band(&band)?;
+    if let Some(period) = &args.resample {
+        let period: Period = period.parse()?;
+        array = array.resample(period).stat(args.resample_stat.parse()?);
+    }
+    let stats = args
+        .stat
+        .iter()
+        .map(|s| s.parse())
+        .collect::<rasterlab::Result<Vec<Stat>>>()?;
+    save_with(array.reduce(&stats), args.out)
+}
+
+fn product(args: ProductArgs) -> rasterlab::Result<()> {
+    let mut raster = if args.files.len() == 1 {
+        Raster::open(&args.files[0])?
+    } else {
+        Raster::open_stack(&args.files, Stack::Band)?
+    };
+    if !args.band_names.is_empty() {
+        raster = raster.with_band_names(args.band_names.clone())?;
+    }
+    let names: Vec<String> = if args.bands.is_empty() {
+        raster.band_names().iter().map(|s| s.to_string()).collect()
+    } else {
+        args.bands.clone()
+    };
+    let mut product = raster.band(&names[0])?;
+    for name in &names[1..] {
+        product = product * raster.band(name)?;
+    }
+    save_with(product, args.out)
+}
+
 fn run(cli: Cli) -> rasterlab::Result<()> {
     match cli.command {
         Command::Resources => {
@@ -167,6 +388,8 @@ fn run(cli: Cli) -> rasterlab::Result<()> {
         }
         Command::Info { file } => println!("{}", Raster::open(file)?),
         Command::Ndi(args) => ndi(*args)?,
+        Command::Reduce(args) => reduce(*args)?,
+        Command::Product(args) => product(*args)?,
     }
     Ok(())
 }

@@ -224,15 +224,25 @@ impl TiffWriter {
             path: final_path.clone(),
             reason: e.to_string(),
         };
-        let mut ds = driver
-            .create_with_band_type_with_options::<f32, _>(
-                &tmp_path,
-                spec.size.0,
-                spec.size.1,
-                spec.bands,
-                &options,
-            )
-            .map_err(output_error)?;
+        let (w, h, n) = (spec.size.0, spec.size.1, spec.bands);
+        use crate::array::OutputType as T;
+        let created =
+            match spec.dtype {
+                T::Byte => {
+                    driver.create_with_band_type_with_options::<u8, _>(&tmp_path, w, h, n, &options)
+                }
+                T::UInt16 => driver
+                    .create_with_band_type_with_options::<u16, _>(&tmp_path, w, h, n, &options),
+                T::Int16 => driver
+                    .create_with_band_type_with_options::<i16, _>(&tmp_path, w, h, n, &options),
+                T::Int32 => driver
+                    .create_with_band_type_with_options::<i32, _>(&tmp_path, w, h, n, &options),
+                T::Float32 => driver
+                    .create_with_band_type_with_options::<f32, _>(&tmp_path, w, h, n, &options),
+                T::Float64 => driver
+                    .create_with_band_type_with_options::<f64, _>(&tmp_path, w, h, n, &options),
+            };
+        let mut ds = created.map_err(output_error)?;
         // From here on the temp file exists: hand it to the guard before anything can fail.
         let mut writer = TiffWriter {
             dataset: None,

@@ -49,3 +49,5 @@ pub fn entries(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+pub mod cube;

@@ -1,0 +1,154 @@
+//! Memory stays within the budget: a raster whose decoded size is more than 10x the
+//! budget is computed and saved, and the peak RSS (VmHWM, read by a child process at its
+//! end) stays under budget + a fixed overhead.
+//!
+//! The fixed overhead, documented in the README: GDAL's block cache (rasterlab caps it at
+//! 64 MiB) plus the process itself (code, GDAL's drivers, per-thread compression buffers,
+//! allocator arenas), 128 MiB.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use rasterlab::prelude::*;
+
+const BUDGET: u64 = 64 << 20;
+const OVERHEAD: u64 = (64 + 128) << 20;
+const TILES: usize = 4;
+
+/// A TILES x TILES mosaic of the real scene as a VRT (8164 x 7440 x 3 UInt16).
+fn mosaic(dir: &Path) -> std::path::PathBuf {
+    let scene = data(SCENE);
+    let (w, h) = (2041, 1860);
+    let mut bands = String::new();
+    for b in 1..=3 {
+        bands.push_str(&format!(
+            "  <VRTRasterBand dataType=\"UInt16\" band=\"{b}\">\n"
+        ));
+        for ty in 0..TILES {
+            for tx in 0..TILES {
+                bands.push_str(&format!(
+                    "    <SimpleSource><SourceFilename relativeToVRT=\"0\">{}</SourceFilename>\
+                     <SourceBand>{b}</SourceBand><SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{w}\" ySize=\"{h}\"/>\
+                     <DstRect xOff=\"{}\" yOff=\"{}\" xSize=\"{w}\" ySize=\"{h}\"/></SimpleSource>\n",
+                    scene.display(),
+                    tx * w,
+                    ty * h
+                ));
+            }
+        }
+        bands.push_str("  </VRTRasterBand>\n");
+    }
+    let vrt = format!(
+        "<VRTDataset rasterXSize=\"{}\" rasterYSize=\"{}\">\n  <GeoTransform>717345, 30, 0, -2776995, 0, -30</GeoTransform>\n{bands}</VRTDataset>\n",
+        w * TILES,
+        h * TILES
+    );
+    let path = dir.join("mosaic.vrt");
+    std::fs::write(&path, vrt).expect("vrt");
+    path
+}
+
+fn vm_hwm() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM")
+        * 1024
+}
+
+/// Runs in a child process (see below): saves the product of the mosaic's bands with the
+/// budget and prints the peak RSS.
+#[test]
+#[ignore = "run by peak_rss_stays_within_budget in a child process"]
+fn memory_child() {
+    let Ok(dir) = std::env::var("RASTERLAB_MEMTEST_DIR") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let r = Raster::open(mosaic(dir))
+        .and_then(|r| r.with_band_names(["blue", "green", "red"]))
+        .expect("mosaic");
+    assert!(
+        r.nbytes() * 2 >= 10 * BUDGET,
+        "decoded size must be >= 10x the budget"
+    );
+    let product =
+        (r.band("blue").expect("b") * r.band("green").expect("g") * r.band("red").expect("r"))
+            .nodata(0.0)
+            .scale(1e-4);
+    let report = product
+        .save(dir.join("product.tif"))
+        .compress(Compression::Zstd)
+        .memory(BUDGET)
+        .threads(2)
+        .progress(ProgressMode::Silent)
+        .run()
+        .expect("save within budget");
+    println!("CHUNKS={}", report.grid.len());
+    println!("VMHWM={}", vm_hwm());
+}
+
+#[test]
+fn peak_rss_stays_within_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "memory_child",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RASTERLAB_MEMTEST_DIR", dir.path())
+        .output()
+        .expect("child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.split(key).nth(1))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{key} missing in\n{stdout}"))
+    };
+    let (peak, chunks) = (field("VMHWM="), field("CHUNKS="));
+    let decoded = (2041 * TILES * 1860 * TILES * 3 * 4) as u64;
+    println!(
+        "decoded {} MiB, budget {} MiB, peak RSS {} MiB over {chunks} chunks",
+        decoded >> 20,
+        BUDGET >> 20,
+        peak >> 20
+    );
+    assert!(chunks > 16, "the save must be chunked");
+    assert!(
+        peak < BUDGET + OVERHEAD,
+        "peak RSS {} MiB > budget {} MiB + overhead {} MiB",
+        peak >> 20,
+        BUDGET >> 20,
+        OVERHEAD >> 20
+    );
+    // The output is complete: spot-check a pixel in the last mosaic tile.
+    let (w, h, got) = read_output(&dir.path().join("product.tif"));
+    assert_eq!((w, h), (2041 * TILES, 1860 * TILES));
+    let (_, _, blue) = read_band_u16(SCENE, 1);
+    let (_, _, green) = read_band_u16(SCENE, 2);
+    let (_, _, red) = read_band_u16(SCENE, 3);
+    let (y, x) = (900, 1000);
+    let expected = blue[y * 2041 + x] as f64
+        * 1e-4
+        * green[y * 2041 + x] as f64
+        * 1e-4
+        * red[y * 2041 + x] as f64
+        * 1e-4;
+    let g = got[(y + 1860 * (TILES - 1)) * w + x + 2041 * (TILES - 1)] as f64;
+    assert!((g - expected).abs() <= 1e-5 * expected, "{g} vs {expected}");
+}
