@@ -29,7 +29,7 @@ endif
 help:
 	@echo "make demo   set up, build (release) and run the main job (scripts/demo.sh)"
 	@echo "make test   set up, then fmt check, clippy, all tests and doctests"
-	@echo "make bench  benchmarks (cargo bench)"
+	@echo "make bench  rasterlab vs its Python peers, side by side (bench/run.py)"
 	@echo "make lab    JupyterLab on notebooks/ with the Rust kernel"
 	@echo "make setup  only the set-up step (idempotent)"
 	@echo "make clean  remove target/ and out/ (keeps .venv and the evcxr install)"
@@ -47,8 +47,15 @@ test: setup
 	cargo test --all-targets
 	cargo test --doc
 
+# Side-by-side benchmarks with the Python peers (bench/README.md): BENCH_RUNS=3,
+# BENCH_QUICK=1 (1 run, a few rows), BENCH_THREADS, BENCH_ONLY=W1,W6, BENCH_PROFILE=1.
+# Criterion benches (benches/*.rs) stay separate: `cargo bench`.
+BENCH_VENV := $(CURDIR)/.venv-bench
 bench: setup
-	cargo bench
+	BENCH_VENV=$(BENCH_VENV) bash bench/setup_venv.sh
+	cargo build --release --bin rasterlab --example bench_runner
+	$(BENCH_VENV)/bin/python bench/gen_data.py
+	$(BENCH_VENV)/bin/python bench/run.py
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
