@@ -381,19 +381,17 @@ impl SaveReport {
             (
                 "file",
                 format!(
-                    "{} ({} compressed, Float32, nodata NaN)",
+                    "{} band(s), {} ({} compressed, {})",
+                    self.bands,
                     human_bytes(self.file_bytes),
-                    self.compression
+                    self.compression,
+                    self.dtype
                 ),
             ),
         ];
         frame(
             "rasterlab.SaveReport",
-            &if nb > 1 {
-                format!("(band: {nb}, y: {h}, x: {w})")
-            } else {
-                format!("(y: {h}, x: {w})")
-            },
+            &format!("(band: {}, y: {h}, x: {w})", self.bands),
             &rows,
             "",
             "",
