@@ -247,3 +247,34 @@ fn time_errors_are_typed() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_glob_of_netcdf_files_stacks_along_time_like_open_mfdataset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Three files with consecutive runs of dates, named so that glob order is not date
+    // order for the last two.
+    cube::write_netcdf_part(dir.path(), "rain_a", 0..15);
+    cube::write_netcdf_part(dir.path(), "rain_c", 15..27);
+    cube::write_netcdf_part(dir.path(), "rain_b", 27..40);
+    let pattern = format!("{}/rain_*.nc", dir.path().display());
+    let r = Raster::open_glob(&pattern, Some("rain")).expect("glob");
+    assert_eq!(r.times(), cube::dates());
+    let out = r
+        .band("rain")
+        .expect("band")
+        .resample(Period::Week)
+        .mean()
+        .std()
+        .progress(ProgressMode::Silent)
+        .compute()
+        .expect("compute");
+    for (y, x) in [(0, 0), (11, 8), (22, 16)] {
+        close(
+            cube::weekly_mean_then_std(y, x, |_| true),
+            out[[0, y, x]],
+            &format!("({y},{x})"),
+        );
+    }
+    let err = Raster::open_glob(&format!("{}/snow_*.nc", dir.path().display()), None).unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+}

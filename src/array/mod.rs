@@ -326,6 +326,14 @@ impl LazyArray {
         let nt = self.raster.n_times();
         let per_step = self.raster.band_count();
         let dates = self.raster.times();
+        if let ([(_, expr)], 1, true) = (self.vars.as_slice(), nt, self.time_ops.is_empty()) {
+            // The common case (one variable, no time axis): no intermediate copies.
+            let mut inputs: Vec<&[f32]> = vec![&[]; per_step];
+            for (k, &b) in needed.iter().enumerate() {
+                inputs[b] = &buf[k * n..(k + 1) * n];
+            }
+            return Ok(expr.eval(&inputs, n).into_owned());
+        }
         let mut out = Vec::with_capacity(n * self.n_bands()?);
         for (_, expr) in &self.vars {
             let mut series = Vec::with_capacity(n * nt);

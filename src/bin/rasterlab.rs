@@ -142,38 +142,11 @@ struct NdiArgs {
     /// Band b. Defaults to the second of --bands.
     #[arg(long)]
     b: Option<String>,
-    /// Input nodata value (overrides the file's).
-    #[arg(long)]
-    nodata: Option<f64>,
-    /// Input scale factor: physical = stored * scale.
-    #[arg(long)]
-    scale: Option<f64>,
-    /// Square chunk size in pixels (default: block-aligned, sized from the memory budget).
-    #[arg(long)]
-    chunks: Option<usize>,
-    /// Worker threads (default: usable cores; env RASTERLAB_THREADS).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Memory budget, e.g. 1GiB (default: half the usable memory; env RASTERLAB_MEMORY).
-    #[arg(long)]
-    memory: Option<String>,
-    /// Compression: none, lzw, deflate, zstd.
-    #[arg(long, default_value = "lzw")]
-    compress: String,
-    /// Hide the progress bar.
-    #[arg(long)]
-    quiet: bool,
-    /// Output GeoTIFF.
-    #[arg(short, long)]
-    output: PathBuf,
-    /// Also write a profile (task timeline, CPU and memory) as an SVG figure.
-    #[arg(long, value_name = "SVG")]
-    profile: Option<PathBuf>,
+    #[command(flatten)]
+    out: OutArgs,
 }
 
 fn ndi(args: NdiArgs) -> rasterlab::Result<()> {
-    let compression: Compression = args.compress.parse()?;
-    let memory = args.memory.as_deref().map(parse_bytes).transpose()?;
     let (raster, default_a, default_b) = match (&args.file, args.bands.as_slice()) {
         (Some(_), [_, ..]) => {
             return Err(rasterlab::Error::invalid(
@@ -216,41 +189,7 @@ fn ndi(args: NdiArgs) -> rasterlab::Result<()> {
     };
     let a = need(args.a, default_a, "a")?;
     let b = need(args.b, default_b, "b")?;
-    let mut expr = raster.norm_diff(&a, &b)?;
-    if let Some(nd) = args.nodata {
-        expr = expr.nodata(nd);
-    }
-    if let Some(s) = args.scale {
-        expr = expr.scale(s);
-    }
-    let mut save = expr
-        .save(&args.output)
-        .compress(compression)
-        .progress(if args.quiet {
-            ProgressMode::Silent
-        } else {
-            ProgressMode::Auto
-        });
-    if let Some(c) = args.chunks {
-        save = save.chunks(c);
-    }
-    if let Some(t) = args.threads {
-        save = save.threads(t);
-    }
-    if let Some(m) = memory {
-        save = save.memory(m);
-    }
-    let profiler = args.profile.as_ref().map(|_| Profiler::new());
-    if let Some(p) = &profiler {
-        save = save.observe(p);
-    }
-    let report = save.run()?;
-    println!("{report}");
-    if let (Some(p), Some(path)) = (&profiler, &args.profile) {
-        p.save_svg(path)?;
-        println!("  profile:  {}", path.display());
-    }
-    Ok(())
+    save_with(raster.norm_diff(&a, &b)?, args.out)
 }
 
 /// Applies nodata/scale, saves with the shared options and prints the report.

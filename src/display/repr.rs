@@ -122,12 +122,19 @@ impl Raster {
     /// ```
     pub fn to_html(&self) -> String {
         let (w, h) = self.size();
-        let bpp: usize = self.bands().iter().map(|b| b.dtype.bytes() as usize).sum();
+        let nt = self.n_times();
+        // The bands of one time step (a time stack repeats them at every date).
+        let step = &self.bands()[..self.band_count()];
+        let bpp: usize = nt * step.iter().map(|b| b.dtype.bytes() as usize).sum::<usize>();
         let grid = raster_grid(self, bpp);
         let mut rows = vec![
             ("dtype", format!("{} ({})", self.dtype(), self.driver())),
             ("size", human_bytes(self.nbytes())),
         ];
+        let times = self.times();
+        if let (Some(first), Some(last)) = (times.first(), times.last()) {
+            rows.push(("time", format!("{nt} step(s), {first} .. {last}")));
+        }
         grid_rows(&mut rows, grid.as_ref(), bpp);
         let (bw, bh) = self.block_size();
         rows.push(("blocks", format!("{bw} x {bh} px")));
@@ -143,7 +150,7 @@ impl Raster {
             "<table style=\"{STYLE};margin-top:6px\"><tr><th>#</th><th>name</th><th>dtype</th>\
              <th>nodata</th><th>scale</th><th>offset</th><th style=\"text-align:left\">source</th></tr>"
         );
-        for (i, b) in self.bands().iter().enumerate() {
+        for (i, b) in step.iter().enumerate() {
             bands.push_str(&format!(
                 "<tr><td>{i}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td style=\"text-align:left\">{}:{}</td></tr>",
@@ -157,7 +164,11 @@ impl Raster {
             ));
         }
         bands.push_str("</table>");
-        let dims = format!("(band: {}, y: {h}, x: {w})", self.band_count());
+        let dims = if times.is_empty() {
+            format!("(band: {}, y: {h}, x: {w})", self.band_count())
+        } else {
+            format!("(time: {nt}, band: {}, y: {h}, x: {w})", self.band_count())
+        };
         let diagram = grid
             .as_ref()
             .map(|(g, _)| chunk_diagram(g))
@@ -263,11 +274,23 @@ impl LazyArray {
         let (w, h) = self.size();
         let r = self.raster();
         let grid = raster_grid(r, 4);
+        let nb = self.n_bands().unwrap_or(1);
         let mut rows = vec![
             ("expression", self.describe()),
             ("dtype", "float32 (nodata NaN)".to_string()),
-            ("size", human_bytes((w * h * 4) as u64)),
+            ("size", human_bytes((nb * w * h * 4) as u64)),
         ];
+        if let Ok(names) = self.band_names()
+            && names.len() > 1
+        {
+            let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
+            let more = if names.len() > 6 {
+                format!(", ... ({} in all)", names.len())
+            } else {
+                String::new()
+            };
+            rows.push(("bands", format!("{}{more}", shown.join(", "))));
+        }
         grid_rows(&mut rows, grid.as_ref(), 4);
         let mut sources: Vec<String> = r
             .bands()
@@ -289,7 +312,11 @@ impl LazyArray {
             .unwrap_or_default();
         frame(
             "rasterlab.LazyArray",
-            &format!("(y: {h}, x: {w})"),
+            &if nb > 1 {
+                format!("(band: {nb}, y: {h}, x: {w})")
+            } else {
+                format!("(y: {h}, x: {w})")
+            },
             &rows,
             "",
             &diagram,
@@ -354,15 +381,17 @@ impl SaveReport {
             (
                 "file",
                 format!(
-                    "{} ({} compressed, Float32, nodata NaN)",
+                    "{} band(s), {} ({} compressed, {})",
+                    self.bands,
                     human_bytes(self.file_bytes),
-                    self.compression
+                    self.compression,
+                    self.dtype
                 ),
             ),
         ];
         frame(
             "rasterlab.SaveReport",
-            &format!("(y: {h}, x: {w})"),
+            &format!("(band: {}, y: {h}, x: {w})", self.bands),
             &rows,
             "",
             "",

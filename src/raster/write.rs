@@ -168,6 +168,11 @@ fn creation_options(spec: &TiffSpec) -> Result<RasterCreationOptions> {
         );
         opts.push(if float { "PREDICTOR=3" } else { "PREDICTOR=2" }.into());
     }
+    if spec.compression == Compression::Zstd {
+        // GDAL's default level 9 is slow; level 1 gave a file 1.4 % larger in half the
+        // time on the sample scene's Float32 NDI.
+        opts.push("ZSTD_LEVEL=1".into());
+    }
     let c_opts: Vec<CString> = opts
         .iter()
         .map(|o| CString::new(o.as_str()).map_err(|_| Error::invalid("creation option", o.clone())))

@@ -80,8 +80,13 @@ pub fn write_tiffs(dir: &Path) -> Vec<PathBuf> {
 /// Writes the cube as `cube.nc` (variable `rain`, CF time in days since 2020-01-01)
 /// with `ncgen`, independent of GDAL.
 pub fn write_netcdf(dir: &Path) -> PathBuf {
+    write_netcdf_part(dir, "cube", 0..dates().len())
+}
+
+/// Writes the time steps `steps` of the cube as `<name>.nc`.
+pub fn write_netcdf_part(dir: &Path, name: &str, steps: std::ops::Range<usize>) -> PathBuf {
     let origin = NaiveDate::from_ymd_opt(2020, 1, 1).expect("date");
-    let times: Vec<String> = dates()
+    let times: Vec<String> = dates()[steps.clone()]
         .iter()
         .map(|d| (*d - origin).num_days().to_string())
         .collect();
@@ -91,7 +96,8 @@ pub fn write_netcdf(dir: &Path) -> PathBuf {
     let xs: Vec<String> = (0..W)
         .map(|i| (GT[0] + GT[1] * (i as f64 + 0.5)).to_string())
         .collect();
-    let values: Vec<String> = (0..dates().len())
+    let values: Vec<String> = steps
+        .clone()
         .flat_map(|t| (0..H).flat_map(move |y| (0..W).map(move |x| f32_value(t, y, x).to_string())))
         .collect();
     let cdl = format!(
@@ -100,14 +106,14 @@ pub fn write_netcdf(dir: &Path) -> PathBuf {
          double y(y) ;\n    y:units = \"m\" ;\n    y:standard_name = \"projection_y_coordinate\" ;\n  \
          double x(x) ;\n    x:units = \"m\" ;\n    x:standard_name = \"projection_x_coordinate\" ;\n  \
          float rain(time, y, x) ;\n    rain:_FillValue = -9999.f ;\ndata:\n  time = {t} ;\n  y = {y} ;\n  x = {x} ;\n  rain = {v} ;\n}}\n",
-        nt = dates().len(),
+        nt = steps.len(),
         t = times.join(", "),
         y = ys.join(", "),
         x = xs.join(", "),
         v = values.join(", "),
     );
-    let cdl_path = dir.join("cube.cdl");
-    let nc = dir.join("cube.nc");
+    let cdl_path = dir.join(format!("{name}.cdl"));
+    let nc = dir.join(format!("{name}.nc"));
     std::fs::write(&cdl_path, cdl).expect("cdl");
     let status = Command::new("ncgen")
         .arg("-o")
