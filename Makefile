@@ -47,7 +47,7 @@ test: setup
 	cargo test --all-targets
 	cargo test --doc
 
-# Side-by-side benchmarks with the Python peers (bench/README.md): BENCH_RUNS=3,
+# Side-by-side benchmarks with the Python peers (see bench/run.py): BENCH_RUNS=3,
 # BENCH_QUICK=1 (1 run, a few rows), BENCH_THREADS, BENCH_ONLY=W1,W6, BENCH_PROFILE=1.
 # Criterion benches (benches/*.rs) stay separate: `cargo bench`.
 BENCH_VENV := $(CURDIR)/.venv-bench

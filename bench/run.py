@@ -121,14 +121,14 @@ def rows(t):
             [Side("rioxarray+dask", peer("product", "--input", inp, "--chunks", 256, "--threads", T, "-o", out / f"w2-{src}-peer.tif"))],
             goal=3.0, floor="scene", check="file", quick=(src == "stack")))
     r.append(Row(
-        "W3-ndi", "W3 ndi mosaic, chunks 512 | peer 1024",
-        Side("rasterlab", rl("ndi", "--input", MOSAIC, "--chunks", 512, "--threads", T)),
+        "W3-ndi", "W3 ndi mosaic, chunks 1024",
+        Side("rasterlab", rl("ndi", "--input", MOSAIC, "--chunks", 1024, "--threads", T)),
         [Side("rioxarray+dask", peer("ndi", "--input", MOSAIC, "--chunks", 1024, "--threads", T)),
          Side("rioxarray+dask lock=False", peer("ndi", "--input", MOSAIC, "--chunks", 1024, "--threads", T, "--lock", "none"))],
         goal=2.0, floor="mosaic", check="sum"))
     r.append(Row(
-        "W3-product", "W3 b*g*r mosaic -> LZW, chunks 512 | peer 1024",
-        Side("rasterlab", rl("product", "--input", MOSAIC, "--chunks", 512, "--threads", T, "-o", out / "w3-rl.tif")),
+        "W3-product", "W3 b*g*r mosaic -> LZW, chunks 1024",
+        Side("rasterlab", rl("product", "--input", MOSAIC, "--chunks", 1024, "--threads", T, "-o", out / "w3-rl.tif")),
         [Side("rioxarray+dask", peer("product", "--input", MOSAIC, "--chunks", 1024, "--threads", T, "-o", out / "w3-peer.tif"))],
         goal=2.0, floor="mosaic", check="file"))
     r.append(Row(
