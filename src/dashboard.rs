@@ -742,19 +742,19 @@ fn panel(status: &DashboardStatus) -> String {
         .iter()
         .map(|s| (s.time, s.rss_bytes as f64))
         .collect();
+    // Scaled to the peak of the last minute (at least 64 MiB), so that changes show.
     let rss_max = status
         .samples
         .iter()
         .map(|s| s.rss_bytes)
         .max()
         .unwrap_or(0)
-        .max(status.usable_memory / 8)
-        .max(1) as f64
-        * 1.15;
+        .max(64 << 20) as f64
+        * 1.25;
     let last = status.samples.last();
     html.push_str(&format!(
         "<div class=\"row\"><div class=\"card\"><h2>CPU: {}</h2>{}</div>\
-         <div class=\"card\"><h2>Memory (RSS): {}</h2>{}</div></div>",
+         <div class=\"card\"><h2>Memory (RSS): {} of {} usable</h2>{}</div></div>",
         last.map_or("-".to_string(), |s| format!(
             "{:.0} % of {:.0} %",
             s.cpu_percent, cpu_max
@@ -766,6 +766,7 @@ fn panel(status: &DashboardStatus) -> String {
             |v| format!("{v:.0} %")
         ),
         last.map_or("-".to_string(), |s| human_bytes(s.rss_bytes)),
+        human_bytes(status.usable_memory),
         sparkline(&rss, rss_max, "#9467bd", |v| human_bytes(v as u64)),
     ));
     html
@@ -784,7 +785,7 @@ fn task_stream_svg(tasks: &[Task], span: (Duration, Duration)) -> String {
     let mut rows: Vec<Option<usize>> = tasks.iter().map(|t| t.thread).collect();
     rows.sort_by_key(|t| t.unwrap_or(usize::MAX));
     rows.dedup();
-    let (w, left, right, row_h) = (900.0, 90.0, 10.0, 22.0);
+    let (w, left, right, row_h) = (1180.0, 90.0, 40.0, 22.0);
     let plot_w = w - left - right;
     let h = 40.0 + row_h * rows.len().max(1) as f64 + 24.0;
     let t0 = span.0.as_secs_f64();
@@ -860,7 +861,7 @@ fn task_stream_svg(tasks: &[Task], span: (Duration, Duration)) -> String {
 
 /// A small line chart of `(time, value)` points over the last minute, scaled to `max`.
 fn sparkline(points: &[(f64, f64)], max: f64, color: &str, fmt: impl Fn(f64) -> String) -> String {
-    let (w, h, left) = (420.0, 110.0, 70.0);
+    let (w, h, left) = (560.0, 120.0, 70.0);
     let plot_w = w - left - 8.0;
     let plot_h = h - 20.0;
     let mut svg = format!(
