@@ -44,7 +44,7 @@ pub mod prelude {
     pub use crate::display::{Colormap, Image, Show, Table};
     pub use crate::error::{Error, Result};
     pub use crate::grid::{ChunkGrid, Window};
-    pub use crate::profile::{Profiler, ResourceProfiler};
+    pub use crate::profile::{CacheProfiler, Profiler, ResourceProfiler};
     pub use crate::progress::ProgressMode;
     pub use crate::raster::write::Compression;
     pub use crate::raster::{Raster, Stack};

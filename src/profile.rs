@@ -46,6 +46,9 @@ use plotters::prelude::*;
 use crate::display::{base64, emit, escape_html, html_table, human_bytes};
 use crate::error::{Error, Result};
 
+mod cache;
+pub use cache::{CacheProfiler, CacheSummary, ChunkRead};
+
 /// What a recorded task did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskKind {
@@ -166,6 +169,7 @@ impl RunProgress {
 struct State {
     origin: Option<Instant>,
     tasks: Vec<Task>,
+    reads: Vec<ChunkRead>,
     samples: Vec<Sample>,
     runs: Vec<Run>,
     sample_every: Option<Duration>,
@@ -225,6 +229,7 @@ impl Profiler {
             state: Arc::new(Mutex::new(State {
                 origin: None,
                 tasks: Vec::new(),
+                reads: Vec::new(),
                 samples: Vec::new(),
                 runs: Vec::new(),
                 sample_every: Some(Self::DEFAULT_INTERVAL),
@@ -259,6 +264,7 @@ impl Profiler {
         let mut st = self.lock();
         st.origin = None;
         st.tasks.clear();
+        st.reads.clear();
         st.samples.clear();
         st.runs.clear();
     }
@@ -325,6 +331,37 @@ impl Profiler {
             start,
             end,
         });
+    }
+
+    /// Records what one chunk's read fetched: its window (in the source's pixel grid), the
+    /// source's block size, the bands read and the decoded bytes; samples GDAL's block
+    /// cache use.
+    pub(crate) fn read(
+        &self,
+        chunk: usize,
+        window: crate::grid::Window,
+        block: (usize, usize),
+        bands: usize,
+        bytes: u64,
+    ) {
+        // SAFETY: reads a process-wide integer of GDAL's block cache.
+        let cache_used = unsafe { gdal_sys::GDALGetCacheUsed64() }.max(0) as u64;
+        self.lock().reads.push(ChunkRead {
+            chunk,
+            window,
+            block,
+            bands,
+            bytes,
+            cache_used,
+        });
+    }
+
+    /// What the observed runs read, chunk by chunk, and how often each source block was
+    /// read (see [`CacheProfiler`]).
+    pub fn cache(&self) -> CacheProfiler {
+        // SAFETY: reads a process-wide integer of GDAL's block cache.
+        let cache_max = unsafe { gdal_sys::GDALGetCacheMax64() }.max(0) as u64;
+        CacheProfiler::new(self.lock().reads.clone(), cache_max)
     }
 
     /// Progress of the latest run (the one going on, if any): label, chunks done of
