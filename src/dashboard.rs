@@ -489,16 +489,16 @@ fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                     continue; // dropped: closes the connection
                 }
                 shared.connections.fetch_add(1, Ordering::Relaxed);
-                let shared = Arc::clone(&shared);
+                let conn = Arc::clone(&shared);
                 let spawned = std::thread::Builder::new()
                     .name("rasterlab-dashboard-conn".into())
                     .spawn(move || {
-                        let _ = handle(stream, &shared);
-                        shared.connections.fetch_sub(1, Ordering::Relaxed);
+                        let _ = handle(stream, &conn);
+                        conn.connections.fetch_sub(1, Ordering::Relaxed);
                     });
                 if spawned.is_err() {
-                    // The closure (and its count) is gone with the failed spawn.
-                    continue;
+                    // No thread: the connection is dropped (closed) with the closure.
+                    shared.connections.fetch_sub(1, Ordering::Relaxed);
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
