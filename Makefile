@@ -24,7 +24,7 @@ ifneq ($(and $(CONDA_PREFIX),$(wildcard $(CONDA_PREFIX)/bin/gdal-config)),)
   export RUSTFLAGS := $(strip $(RUSTFLAGS) -C link-arg=-Wl,-rpath,$(CONDA_PREFIX)/lib)
 endif
 
-.PHONY: help setup demo test bench lab clean
+.PHONY: help setup demo test bench lab clean screenshots
 
 help:
 	@echo "make demo   set up, build (release) and run the main job (scripts/demo.sh)"
@@ -33,6 +33,7 @@ help:
 	@echo "make lab    JupyterLab on notebooks/ with the Rust kernel"
 	@echo "make setup  only the set-up step (idempotent)"
 	@echo "make clean  remove target/ and out/ (keeps .venv and the evcxr install)"
+	@echo "make screenshots  docs/*.png: 01-quickstart as HTML and the live dashboard (needs chromium)"
 
 setup:
 	bash scripts/setup.sh
@@ -63,3 +64,6 @@ lab: setup
 clean:
 	cargo clean
 	rm -rf out
+
+screenshots: setup
+	bash scripts/screenshots.sh

@@ -9,9 +9,11 @@
 //! (`Array2<i32>`) into PNG images with their legend or colour bar in HTML; see
 //! [`show_array`], [`show_labels`] and `Raster::show`.
 
+mod histogram;
 mod image;
 mod repr;
 
+pub use histogram::{Histogram, Series};
 pub use image::{Colormap, Image, Show, show_array, show_array_with, show_labels, show_rgb};
 
 /// Escapes text for inclusion in HTML.

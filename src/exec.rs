@@ -78,7 +78,7 @@ where
     let start = Instant::now();
     let pool = plan.build_pool()?;
     let threads = pool.current_num_threads();
-    let _run = observer.map(|p| p.begin_run(threads));
+    let _run = observer.map(|p| p.begin_run(threads, progress.label(), windows.len()));
     let permits = permits.clamp(1, windows.len().max(1));
     let (token_tx, token_rx) = crossbeam_channel::bounded::<()>(permits);
     for _ in 0..permits {

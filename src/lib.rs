@@ -22,6 +22,7 @@
 //! ```
 
 pub mod array;
+pub mod dashboard;
 pub mod display;
 pub mod error;
 pub mod exec;
@@ -39,10 +40,11 @@ pub use ndarray;
 /// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
 pub mod prelude {
     pub use crate::array::{Block, LazyArray, OutputType, Period, SaveReport, Stat};
+    pub use crate::dashboard::{Dashboard, DashboardOptions};
     pub use crate::display::{Colormap, Image, Show, Table};
     pub use crate::error::{Error, Result};
     pub use crate::grid::{ChunkGrid, Window};
-    pub use crate::profile::{Profiler, ResourceProfiler};
+    pub use crate::profile::{CacheProfiler, Profiler, ResourceProfiler};
     pub use crate::progress::ProgressMode;
     pub use crate::raster::write::Compression;
     pub use crate::raster::{Raster, Stack};

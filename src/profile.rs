@@ -46,6 +46,9 @@ use plotters::prelude::*;
 use crate::display::{base64, emit, escape_html, html_table, human_bytes};
 use crate::error::{Error, Result};
 
+mod cache;
+pub use cache::{CacheProfiler, CacheSummary, ChunkRead};
+
 /// What a recorded task did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskKind {
@@ -116,12 +119,57 @@ struct Run {
     threads: usize,
     start: Duration,
     end: Option<Duration>,
+    label: String,
+    total: usize,
+    done: usize,
+}
+
+/// Progress of the latest observed run, as a dashboard shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunProgress {
+    /// What runs, e.g. `save out.tif` or `compute`.
+    pub label: String,
+    /// Chunks handed to the consumer so far.
+    pub done: usize,
+    /// Chunks in the run.
+    pub total: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// When the run started, on the profiler's time axis (see [`Task`]).
+    pub start: Duration,
+    /// Time since the run started (until its end once finished).
+    pub elapsed: Duration,
+    /// False while the run is going on.
+    pub finished: bool,
+    /// Runs this profiler has seen, this one included.
+    pub runs: usize,
+}
+
+impl RunProgress {
+    /// Chunks per second so far.
+    pub fn rate(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.done as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Estimated time left at the current rate; `None` before the first chunk or after
+    /// the end.
+    pub fn eta(&self) -> Option<Duration> {
+        let rate = self.rate();
+        (!self.finished && self.done > 0 && rate > 0.0)
+            .then(|| Duration::from_secs_f64(self.total.saturating_sub(self.done) as f64 / rate))
+    }
 }
 
 #[derive(Debug)]
 struct State {
     origin: Option<Instant>,
     tasks: Vec<Task>,
+    reads: Vec<ChunkRead>,
     samples: Vec<Sample>,
     runs: Vec<Run>,
     sample_every: Option<Duration>,
@@ -181,6 +229,7 @@ impl Profiler {
             state: Arc::new(Mutex::new(State {
                 origin: None,
                 tasks: Vec::new(),
+                reads: Vec::new(),
                 samples: Vec::new(),
                 runs: Vec::new(),
                 sample_every: Some(Self::DEFAULT_INTERVAL),
@@ -215,13 +264,15 @@ impl Profiler {
         let mut st = self.lock();
         st.origin = None;
         st.tasks.clear();
+        st.reads.clear();
         st.samples.clear();
         st.runs.clear();
     }
 
-    /// Marks the start of a computation on `threads` workers; the returned guard marks its
-    /// end (also on error) and stops resource sampling.
-    pub(crate) fn begin_run(&self, threads: usize) -> RunGuard {
+    /// Marks the start of a computation named `label` of `total` chunks on `threads`
+    /// workers; the returned guard marks its end (also on error) and stops resource
+    /// sampling.
+    pub(crate) fn begin_run(&self, threads: usize, label: &str, total: usize) -> RunGuard {
         let (start, sampler) = {
             let mut st = self.lock();
             let now = Instant::now();
@@ -231,6 +282,9 @@ impl Profiler {
                 threads,
                 start,
                 end: None,
+                label: label.to_string(),
+                total,
+                done: 0,
             });
             let sampler = st
                 .sample_every
@@ -265,6 +319,11 @@ impl Profiler {
                 start = start.max(read.end).min(end);
             }
         }
+        if kind == TaskKind::Write
+            && let Some(run) = st.runs.iter_mut().rev().find(|r| r.end.is_none())
+        {
+            run.done += 1;
+        }
         st.tasks.push(Task {
             kind,
             chunk,
@@ -272,6 +331,92 @@ impl Profiler {
             start,
             end,
         });
+    }
+
+    /// Records what one chunk's read fetched: its window (in the source's pixel grid), the
+    /// source's block size, the bands read and the decoded bytes; samples GDAL's block
+    /// cache use.
+    pub(crate) fn read(
+        &self,
+        chunk: usize,
+        window: crate::grid::Window,
+        block: (usize, usize),
+        bands: usize,
+        bytes: u64,
+    ) {
+        // SAFETY: reads a process-wide integer of GDAL's block cache.
+        let cache_used = unsafe { gdal_sys::GDALGetCacheUsed64() }.max(0) as u64;
+        self.lock().reads.push(ChunkRead {
+            chunk,
+            window,
+            block,
+            bands,
+            bytes,
+            cache_used,
+        });
+    }
+
+    /// What the observed runs read, chunk by chunk, and how often each source block was
+    /// read (see [`CacheProfiler`]).
+    pub fn cache(&self) -> CacheProfiler {
+        // SAFETY: reads a process-wide integer of GDAL's block cache.
+        let cache_max = unsafe { gdal_sys::GDALGetCacheMax64() }.max(0) as u64;
+        CacheProfiler::new(self.lock().reads.clone(), cache_max)
+    }
+
+    /// Progress of the latest run (the one going on, if any): label, chunks done of
+    /// total, elapsed time. `None` before the first observed run.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let prof = Profiler::new();
+    /// assert!(prof.progress().is_none());
+    /// let r = Raster::open("data/rgbn_20160101.tif")?.with_band_names(["red", "green", "blue", "nir"])?;
+    /// r.band("nir")?.chunks(128)?.progress(ProgressMode::Silent).observe(&prof).compute()?;
+    /// let p = prof.progress().expect("one run");
+    /// assert_eq!((p.label.as_str(), p.done, p.total, p.finished), ("compute", 20, 20, true));
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn progress(&self) -> Option<RunProgress> {
+        let st = self.lock();
+        let now = st.origin.map(|o| o.elapsed()).unwrap_or_default();
+        let run = st
+            .runs
+            .iter()
+            .rev()
+            .find(|r| r.end.is_none())
+            .or(st.runs.last())?;
+        Some(RunProgress {
+            label: run.label.clone(),
+            done: run.done,
+            total: run.total,
+            threads: run.threads,
+            start: run.start,
+            elapsed: run.end.unwrap_or(now).saturating_sub(run.start),
+            finished: run.end.is_some(),
+            runs: st.runs.len(),
+        })
+    }
+
+    /// Time since the profiler's origin (the start of its first run), if it has one.
+    pub fn now(&self) -> Option<Duration> {
+        self.lock().origin.map(|o| o.elapsed())
+    }
+
+    /// The last tasks (at most `limit`) that ended at or after `since`, oldest first.
+    /// Cheap on a long record: the scan stops at the first older task from the end.
+    pub fn recent_tasks(&self, since: Duration, limit: usize) -> Vec<Task> {
+        let st = self.lock();
+        let mut out: Vec<Task> = st
+            .tasks
+            .iter()
+            .rev()
+            .take_while(|t| t.end >= since)
+            .take(limit)
+            .copied()
+            .collect();
+        out.reverse();
+        out
     }
 
     /// A copy of the recorded tasks.

@@ -96,6 +96,11 @@ impl Progress {
         p
     }
 
+    /// What is being reported, e.g. `save out.tif`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
     /// Steps done so far.
     pub fn done(&self) -> u64 {
         self.done

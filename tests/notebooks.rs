@@ -12,11 +12,21 @@
 //! * `expect-svg` has no `image/svg+xml` output,
 //! * `expect-progress` printed no progress line (`...: n/n chunks (100%), ..., done in`).
 //!
+//! A notebook that starts a `Dashboard` (04-scaling-out) is also watched from outside while
+//! it runs: the test gives the kernel a port and a token (`RASTERLAB_DASHBOARD_PORT`,
+//! `RASTERLAB_DASHBOARD_TOKEN`), polls `/status.json` over HTTP during the execution, and
+//! requires that a computation of a later cell was seen in progress (0 < done < total), and
+//! that a request without the token was refused.
+//!
 //! Each notebook's kernel keeps its build in `target/evcxr/<notebook>` (`EVCXR_TMPDIR`),
 //! so only the first run compiles rasterlab's dependencies inside evcxr.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -143,8 +153,104 @@ fn check_notebook(nb: &Value) -> Vec<String> {
     problems
 }
 
-/// Runs one notebook with nbconvert; returns the executed notebook.
-fn execute(jupyter: &Path, notebook: &Path, out_dir: &Path) -> Result<Value, String> {
+/// A GET over a plain socket: status code and body.
+fn http_get(addr: SocketAddr, target: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// What the outside watcher saw of a notebook's dashboard.
+#[derive(Debug, Default)]
+struct Watched {
+    /// `/status.json` answers taken while a run was in progress (0 < done < total).
+    in_progress: Vec<Value>,
+    /// Status codes of requests without the token.
+    without_token: Vec<u16>,
+    /// Answers with the token.
+    answers: usize,
+}
+
+/// Polls a dashboard at `addr` every 50 ms until `stop`.
+fn watch_dashboard(addr: SocketAddr, token: String, stop: Arc<AtomicBool>) -> Watched {
+    let mut w = Watched::default();
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok((200, body)) = http_get(addr, &format!("/status.json?token={token}")) {
+            w.answers += 1;
+            if w.without_token.is_empty()
+                && let Ok((code, _)) = http_get(addr, "/status.json")
+            {
+                w.without_token.push(code);
+            }
+            if let Ok(v) = serde_json::from_str::<Value>(&body) {
+                let run = &v["run"];
+                let done = run["done"].as_u64().unwrap_or(0);
+                let total = run["total"].as_u64().unwrap_or(0);
+                if run["finished"] == false && done > 0 && done < total {
+                    w.in_progress.push(v);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    w
+}
+
+/// Problems with what was watched: no run seen in progress, or no refusal without token.
+fn check_watched(w: &Watched) -> Vec<String> {
+    let mut problems = Vec::new();
+    if w.answers == 0 {
+        problems.push("the dashboard never answered over HTTP".to_string());
+    }
+    if w.without_token.iter().any(|&c| c != 403) || (w.answers > 0 && w.without_token.is_empty()) {
+        problems.push(format!(
+            "requests without the token got {:?}, not 403",
+            w.without_token
+        ));
+    }
+    let labels: Vec<&str> = w
+        .in_progress
+        .iter()
+        .filter_map(|v| v["run"]["label"].as_str())
+        .collect();
+    if !labels.iter().any(|l| l.starts_with("save ")) {
+        problems.push(format!(
+            "no save was seen in progress over HTTP (runs seen in progress: {labels:?})"
+        ));
+    }
+    problems
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+/// Runs one notebook with nbconvert; returns the executed notebook. `env` is added to the
+/// kernel's environment.
+fn execute(
+    jupyter: &Path,
+    notebook: &Path,
+    out_dir: &Path,
+    env: &[(&str, String)],
+) -> Result<Value, String> {
     let stem = notebook
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -178,6 +284,7 @@ fn execute(jupyter: &Path, notebook: &Path, out_dir: &Path) -> Result<Value, Str
         .current_dir(notebook.parent().unwrap_or(Path::new(".")))
         .env("PATH", path)
         .env("EVCXR_TMPDIR", &evcxr_dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .map_err(|e| format!("cannot run {}: {e}", jupyter.display()))?;
     let executed = out_dir.join(notebook.file_name().unwrap_or_default());
@@ -214,12 +321,45 @@ fn every_notebook_runs_in_the_evcxr_kernel() {
     for nb in &notebooks {
         let name = nb.file_name().unwrap_or_default().to_string_lossy();
         let t = Instant::now();
-        let result = execute(&jupyter, nb, &out_dir);
+        let source = std::fs::read_to_string(nb).unwrap_or_default();
+        let mut env = Vec::new();
+        let mut watcher = None;
+        if source.contains("Dashboard::start") {
+            let port = match free_port() {
+                Ok(p) => p,
+                Err(e) => panic!("{e}"),
+            };
+            let token = format!("nbtest{port}x{}", std::process::id());
+            env.push(("RASTERLAB_DASHBOARD_PORT", port.to_string()));
+            env.push(("RASTERLAB_DASHBOARD_TOKEN", token.clone()));
+            let stop = Arc::new(AtomicBool::new(false));
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let flag = Arc::clone(&stop);
+            watcher = Some((
+                stop,
+                std::thread::spawn(move || watch_dashboard(addr, token, flag)),
+            ));
+        }
+        let result = execute(&jupyter, nb, &out_dir, &env);
         eprintln!("{name}: executed in {:.1} s", t.elapsed().as_secs_f64());
+        let watched = watcher.map(|(stop, handle)| {
+            stop.store(true, Ordering::Relaxed);
+            handle.join().unwrap_or_default()
+        });
         match result {
             Ok(executed) => {
                 for p in check_notebook(&executed) {
                     failures.push(format!("{name}: {p}"));
+                }
+                if let Some(w) = &watched {
+                    eprintln!(
+                        "{name}: dashboard answered {} times over HTTP, {} in progress",
+                        w.answers,
+                        w.in_progress.len()
+                    );
+                    for p in check_watched(w) {
+                        failures.push(format!("{name}: dashboard: {p}"));
+                    }
                 }
             }
             Err(e) => failures.push(format!("{name}: {e}")),
@@ -253,4 +393,21 @@ fn the_checker_catches_panics_errors_and_missing_outputs() {
     assert!(problems[1].contains("no text/html"));
     assert!(problems[2].contains("expect-progress"));
     assert!(problems[3].contains("error: cannot find value"));
+}
+
+#[test]
+fn the_dashboard_watch_requires_a_save_in_progress_and_refusals() {
+    let mut w = Watched::default();
+    let problems = check_watched(&w);
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    w.answers = 3;
+    w.without_token.push(200);
+    w.in_progress
+        .push(serde_json::json!({ "run": { "label": "map_blocks", "done": 1, "total": 4 } }));
+    assert_eq!(check_watched(&w).len(), 2);
+    w.without_token[0] = 403;
+    w.in_progress.push(
+        serde_json::json!({ "run": { "label": "save ../out/a.tif", "done": 2, "total": 4 } }),
+    );
+    assert!(check_watched(&w).is_empty());
 }

@@ -316,6 +316,14 @@ impl LazyArray {
         reader.read_decoded(&self.raster, self.raster.absolute(window), &idx, &mut buf)?;
         if let Some(p) = &self.observer {
             p.task(TaskKind::Read, chunk, t0, std::time::Instant::now());
+            let stored = window.len() * idx.len() * usize::from(self.raster.dtype().bytes());
+            p.read(
+                chunk,
+                self.raster.absolute(window),
+                self.raster.block_size(),
+                idx.len(),
+                stored as u64,
+            );
         }
         self.eval_inputs(&buf, &needed, n)
     }

@@ -2,6 +2,7 @@
 //! header with the dimensions, a table of attributes, a band table and a chunk diagram),
 //! and the `show()` quick-looks of rasters and lazy arrays.
 
+use super::histogram::Histogram;
 use super::image::{Colormap, Image, MAX_SIDE, show_array_with, show_rgb};
 use super::{emit, escape_html, human_bytes};
 use crate::array::{LazyArray, SaveReport};
@@ -245,6 +246,39 @@ impl Raster {
         Ok(self.quicklook_notes(img.title(format!("{r} / {g} / {b}"))))
     }
 
+    /// Histograms of every band (of the first date of a time stack) in `bins` bins over a
+    /// common range, from the raster read decimated like [`Raster::show`] (at most 800 px
+    /// per side): a quick look at the value distribution, not an exact count.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open("data/rgbn_20160101.tif")?.with_band_names(["red", "green", "blue", "nir"])?;
+    /// let h = r.histogram(64)?;
+    /// assert_eq!(h.series().len(), 4);
+    /// assert_eq!(h.series()[3].counts.iter().sum::<u64>() + h.series()[3].missing, 515 * 403);
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn histogram(&self, bins: usize) -> Result<Histogram> {
+        let names = self.band_names();
+        let a = self.read_decimated(&names, MAX_SIDE)?;
+        let rows: Vec<Vec<f32>> = a
+            .outer_iter()
+            .map(|b| b.iter().copied().collect())
+            .collect();
+        let (w, h) = self.size();
+        let (_, ph, pw) = a.dim();
+        let mut hist = Histogram::new(
+            bins,
+            None,
+            names.iter().copied().zip(rows.iter().map(|r| r.as_slice())),
+        )
+        .title(format!("Histogram of {}", names.join(", ")));
+        if (pw, ph) != (w, h) {
+            hist = hist.note(format!("{w} x {h} px read decimated to {pw} x {ph}"));
+        }
+        Ok(hist)
+    }
+
     fn quicklook_notes(&self, img: Image) -> Image {
         let (w, h) = self.size();
         let (iw, ih) = img.size();
@@ -341,6 +375,45 @@ impl LazyArray {
     /// ```
     pub fn show(&self) -> Result<Image> {
         self.show_with(Colormap::Viridis, None)
+    }
+
+    /// Histograms of every band of the result in `bins` bins, computed from decimated
+    /// inputs like [`LazyArray::show`]: a quick look at the distribution.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?
+    ///     .with_band_names(["blue", "green", "red"])?;
+    /// let h = r.norm_diff("green", "red")?.nodata(0.0).histogram(50)?;
+    /// let (lo, hi) = h.range();
+    /// assert!(-1.0 <= lo && hi <= 1.0);
+    /// assert!(h.series()[0].missing > 0); // the nodata corners
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn histogram(&self, bins: usize) -> Result<Histogram> {
+        let a = self.preview(MAX_SIDE)?;
+        let names = self.band_names()?;
+        let rows: Vec<Vec<f32>> = a
+            .outer_iter()
+            .map(|b| b.iter().copied().collect())
+            .collect();
+        let (w, h) = self.size();
+        let (_, ph, pw) = a.dim();
+        let mut hist = Histogram::new(
+            bins,
+            None,
+            names
+                .iter()
+                .map(String::as_str)
+                .zip(rows.iter().map(|r| r.as_slice())),
+        )
+        .title(format!("Histogram of {}", self.describe()));
+        if (pw, ph) != (w, h) {
+            hist = hist.note(format!(
+                "{w} x {h} px computed from inputs read decimated to {pw} x {ph}"
+            ));
+        }
+        Ok(hist)
     }
 
     /// A quick-look with `cmap` over `range` (default: 2-98 % percentiles).

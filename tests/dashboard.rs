@@ -1,0 +1,229 @@
+//! The live dashboard over real HTTP: the token is required, only loopback is bound, the
+//! server stops when dropped, and a computation started later (on another thread, as a
+//! later notebook cell would) is visible in `/status.json` while it runs.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use rasterlab::prelude::*;
+use serde_json::Value;
+
+/// A GET over a plain socket; returns the status code and the body.
+fn get(addr: SocketAddr, target: &str, headers: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+fn status(dash_addr: SocketAddr, token: &str) -> Value {
+    let (code, body) =
+        get(dash_addr, &format!("/status.json?token={token}"), "").expect("status.json");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad JSON ({e}): {body}"))
+}
+
+#[test]
+fn requests_without_the_right_token_are_refused() {
+    let dash = Dashboard::start_with(DashboardOptions::default()).expect("dashboard");
+    let addr = dash.local_addr();
+    let token = dash.token().to_string();
+    assert_eq!(token.len(), 32, "128 random bits in hex");
+    for target in [
+        "/",
+        "/status.json",
+        "/panel",
+        "/nope",
+        "/?token=",
+        "/status.json?token=wrong",
+    ] {
+        let (code, body) = get(addr, target, "").expect("request");
+        assert_eq!(code, 403, "{target}: {body}");
+        assert!(!body.contains(&token), "{target} leaked the token");
+    }
+    // A wrong token of the right length, and a wrong header.
+    let almost = format!("{}0", &token[..31]);
+    let almost = if almost == token {
+        format!("{}1", &token[..31])
+    } else {
+        almost
+    };
+    assert_eq!(
+        get(addr, &format!("/?token={almost}"), "")
+            .expect("request")
+            .0,
+        403
+    );
+    assert_eq!(
+        get(addr, "/", "Authorization: token nope\r\n")
+            .expect("request")
+            .0,
+        403
+    );
+    // The right token, in the query or in a header.
+    let (code, page) = get(addr, &format!("/?token={token}"), "").expect("page");
+    assert_eq!(code, 200);
+    assert!(page.contains("rasterlab dashboard") && page.contains("Task stream"));
+    let header = format!("Authorization: token {token}\r\n");
+    assert_eq!(get(addr, "/status.json", &header).expect("json").0, 200);
+    assert_eq!(
+        get(addr, &format!("/nope?token={token}"), "")
+            .expect("404")
+            .0,
+        404
+    );
+    // Read-only.
+    let mut s = TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "POST /?token={token} HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    .expect("post");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("response");
+    assert!(text.starts_with("HTTP/1.1 405"), "{text}");
+}
+
+/// An address of this machine that is not loopback, if it has one.
+fn outside_address() -> Option<IpAddr> {
+    // Connecting a UDP socket sends nothing; it only picks the outgoing interface.
+    let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[test]
+fn binds_only_to_loopback() {
+    let dash = Dashboard::start_with(DashboardOptions::default()).expect("dashboard");
+    assert_eq!(
+        dash.local_addr().ip(),
+        IpAddr::from([127, 0, 0, 1]),
+        "must listen on 127.0.0.1 only"
+    );
+    assert!(dash.url().starts_with("http://127.0.0.1:"));
+    match outside_address() {
+        Some(ip) => {
+            let there = SocketAddr::new(ip, dash.port());
+            assert!(
+                TcpStream::connect_timeout(&there, Duration::from_secs(2)).is_err(),
+                "the dashboard answered on {there}"
+            );
+        }
+        None => eprintln!("no non-loopback address here: only the bound address was checked"),
+    }
+}
+
+#[test]
+fn stops_when_dropped() {
+    let dash = Dashboard::start_with(DashboardOptions::default()).expect("dashboard");
+    let addr = dash.local_addr();
+    let token = dash.token().to_string();
+    assert!(dash.is_running());
+    assert_eq!(
+        get(addr, &format!("/?token={token}"), "").expect("up").0,
+        200
+    );
+    drop(dash);
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(),
+        "still accepting connections after drop"
+    );
+}
+
+#[test]
+fn fixed_port_token_and_proxy_link() {
+    let opts = DashboardOptions::default()
+        .token("secret-token-123")
+        .link_template("/user/me/proxy/{port}/");
+    let dash = Dashboard::start_with(opts).expect("dashboard");
+    assert_eq!(dash.token(), "secret-token-123");
+    assert_eq!(
+        dash.link(),
+        format!("/user/me/proxy/{}/?token=secret-token-123", dash.port())
+    );
+    let html = dash.to_html();
+    assert!(html.contains("<iframe src=\"/user/me/proxy/"));
+    assert!(html.contains("<a href=\"/user/me/proxy/"));
+    // A second dashboard cannot take a port in use, and says so.
+    let taken = Dashboard::start_with(DashboardOptions::default().port(dash.port()));
+    assert!(taken.is_err());
+    assert!(Dashboard::start_with(DashboardOptions::default().token("short")).is_err());
+    assert!(Dashboard::start_with(DashboardOptions::default().token("has space in it")).is_err());
+}
+
+/// The notebook flow without the kernel: the dashboard is started first ("cell 1"), a
+/// computation observed by it runs later on another thread ("cell 2"), and this thread
+/// watches it over HTTP while it runs.
+#[test]
+fn a_later_computation_is_visible_over_http_while_it_runs() {
+    let dash = Dashboard::start_with(DashboardOptions::default()).expect("dashboard");
+    let (addr, token) = (dash.local_addr(), dash.token().to_string());
+    let idle = status(addr, &token);
+    assert!(idle["run"].is_null(), "{idle}");
+
+    let prof = dash.profiler().clone();
+    let job = std::thread::spawn(move || -> rasterlab::Result<Vec<f64>> {
+        let r = Raster::open(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/rgbn_20160101.tif"
+        ))?
+        .with_band_names(["red", "green", "blue", "nir"])?;
+        r.band("nir")?
+            .chunks(64)?
+            .threads(2)
+            .progress(ProgressMode::Silent)
+            .observe(&prof)
+            .map_blocks(|b| {
+                std::thread::sleep(Duration::from_millis(25));
+                b.data.iter().map(|&v| f64::from(v)).sum::<f64>()
+            })
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen_running = None;
+    while Instant::now() < deadline && !job.is_finished() {
+        let s = status(addr, &token);
+        let run = &s["run"];
+        let done = run["done"].as_u64().unwrap_or(0);
+        if run["finished"] == false && done > 0 && done < 63 {
+            seen_running = Some(s.clone());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sums = job.join().expect("job thread").expect("map_blocks");
+    assert_eq!(sums.len(), 7 * 9);
+    let s = seen_running.expect("never saw the run in progress over HTTP");
+    let run = &s["run"];
+    assert_eq!(run["label"], "map_blocks");
+    assert_eq!(run["total"], 63);
+    assert!(run["done"].as_u64().unwrap_or(0) < 63, "{run}");
+    assert!(s["tasks"].as_array().is_some_and(|t| !t.is_empty()), "{s}");
+
+    let end = status(addr, &token);
+    assert_eq!(end["run"]["finished"], true, "{end}");
+    assert_eq!(end["run"]["done"], 63);
+    // The page renders the finished run; CPU and memory have been sampled meanwhile.
+    let (_, panel) = get(addr, &format!("/panel?token={token}"), "").expect("panel");
+    assert!(panel.contains("63 / 63 chunks (100%)"), "{panel}");
+    assert!(
+        panel.contains("worker 0") && panel.contains("<polyline"),
+        "{panel}"
+    );
+    assert!(end["rss_bytes"].as_u64().is_some_and(|b| b > 0), "{end}");
+}
