@@ -1,7 +1,7 @@
 //! # rasterlab
 //!
-//! Chunked raster processing over GDAL, made to be driven from Jupyter notebooks through
-//! the evcxr Rust kernel.
+//! Chunked raster processing and clustering over GDAL, made to be driven from Jupyter
+//! notebooks through the evcxr Rust kernel.
 //!
 //! Data flows one way: [`raster`] (sources) -> [`array`] (lazy, fused per-chunk
 //! expressions) -> [`exec`] (runs chunks on a rayon pool sized by [`resources`]) ->
@@ -22,6 +22,7 @@
 //! ```
 
 pub mod array;
+pub mod cluster;
 pub mod display;
 pub mod error;
 pub mod exec;
@@ -35,6 +36,10 @@ pub use error::{Error, Result};
 /// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
 pub mod prelude {
     pub use crate::array::LazyArray;
+    pub use crate::cluster::{
+        Gamma, Init, KMeans, KMeansModel, LabelMap, MiniBatchKMeans, Samples, SpectralClustering,
+        SpectralModel,
+    };
     pub use crate::error::{Error, Result};
     pub use crate::grid::{ChunkGrid, Window};
     pub use crate::progress::ProgressMode;
