@@ -26,7 +26,11 @@ fn main() -> rasterlab::Result<()> {
         .with_nodata(Some(0.0))
         .with_scale(1e-4, 0.0);
     let x = scene.to_samples()?;
-    println!("{} samples read in {:.3} s", x.n_samples(), t.elapsed().as_secs_f64());
+    println!(
+        "{} samples read in {:.3} s",
+        x.n_samples(),
+        t.elapsed().as_secs_f64()
+    );
     for seed in 0..3 {
         let cpu0 = cpu_seconds();
         let km = KMeans::new(8)
@@ -57,7 +61,12 @@ fn cpu_seconds() -> f64 {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // fields after the command name start at field 3 (state); utime is 14, stime 15
     (ticks(11) + ticks(12)) / 100.0
 }

@@ -120,7 +120,9 @@ pub enum Error {
     },
 
     /// A feature value is NaN or infinite (nodata must be masked out before clustering).
-    #[error("sample {sample}, feature {feature} is {value}: features must be finite (mask nodata first)")]
+    #[error(
+        "sample {sample}, feature {feature} is {value}: features must be finite (mask nodata first)"
+    )]
     NonFinite {
         /// Row of the offending value.
         sample: usize,

@@ -74,8 +74,9 @@ impl Progress {
         let mode = mode.resolve();
         let bar = (mode == ProgressMode::Bar).then(|| {
             let bar = ProgressBar::new(total);
-            let template =
-                format!("{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}} {{msg}}");
+            let template = format!(
+                "{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}} {{msg}}"
+            );
             if let Ok(style) = ProgressStyle::with_template(&template) {
                 bar.set_style(style.progress_chars("=> "));
             }

@@ -156,7 +156,12 @@ fn cluster(args: ClusterArgs) -> rasterlab::Result<()> {
                 km = km.max_iter(m);
             }
             let m = km.fit(&x)?;
-            (m.labels().to_vec(), m.inertia(), m.n_iter(), "k-means".to_string())
+            (
+                m.labels().to_vec(),
+                m.inertia(),
+                m.n_iter(),
+                "k-means".to_string(),
+            )
         }
         Method::Minibatch => {
             let mut mb = MiniBatchKMeans::new(args.k)
@@ -168,7 +173,12 @@ fn cluster(args: ClusterArgs) -> rasterlab::Result<()> {
                 mb = mb.max_iter(m);
             }
             let m = mb.fit(&x)?;
-            (m.labels().to_vec(), m.inertia(), m.n_iter(), "mini-batch k-means".to_string())
+            (
+                m.labels().to_vec(),
+                m.inertia(),
+                m.n_iter(),
+                "mini-batch k-means".to_string(),
+            )
         }
         Method::Spectral => {
             let sc = SpectralClustering::new(args.k)

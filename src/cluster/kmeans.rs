@@ -36,10 +36,10 @@ use rayon::prelude::*;
 
 use super::samples::{LabelMap, SourceGrid};
 use super::{AsFeatures, CHUNK, Data, FeatureView, Real, Rng, check_finite, check_k, fmt_num};
-use crate::raster::Raster;
 use crate::display::{emit, html_table};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, ProgressMode};
+use crate::raster::Raster;
 
 /// How the initial centroids are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -199,10 +199,16 @@ impl KMeans {
 
     fn validate(&self) -> Result<()> {
         if self.n_init == 0 {
-            return Err(Error::invalid("n_init", "at least one initialisation is needed"));
+            return Err(Error::invalid(
+                "n_init",
+                "at least one initialisation is needed",
+            ));
         }
         if self.max_iter == 0 {
-            return Err(Error::invalid("max_iter", "at least one iteration is needed"));
+            return Err(Error::invalid(
+                "max_iter",
+                "at least one iteration is needed",
+            ));
         }
         if !(self.tol >= 0.0 && self.tol.is_finite()) {
             return Err(Error::invalid(
@@ -266,7 +272,15 @@ impl KMeans {
             } else {
                 "k-means".to_string()
             };
-            let out = lloyd(data, init, self.max_iter, tol, algorithm, self.progress, &label);
+            let out = lloyd(
+                data,
+                init,
+                self.max_iter,
+                tol,
+                algorithm,
+                self.progress,
+                &label,
+            );
             if best.as_ref().is_none_or(|b| out.inertia < b.inertia) {
                 best = Some(out);
             }
@@ -487,7 +501,10 @@ impl KMeansModel {
         if bands.len() != d {
             return Err(Error::invalid(
                 "bands",
-                format!("the model was fitted on {d} features, {} bands given", bands.len()),
+                format!(
+                    "the model was fitted on {d} features, {} bands given",
+                    bands.len()
+                ),
             ));
         }
         for b in bands {
@@ -539,7 +556,11 @@ impl KMeansModel {
                 format!(
                     "{}{}",
                     self.n_iter,
-                    if self.converged { " (converged)" } else { " (max_iter reached)" }
+                    if self.converged {
+                        " (converged)"
+                    } else {
+                        " (max_iter reached)"
+                    }
                 ),
             ),
             (
@@ -563,7 +584,10 @@ impl KMeansModel {
             .into_iter()
             .enumerate()
             .map(|(c, row)| {
-                let mut r = vec![c.to_string(), self.counts.get(c).copied().unwrap_or(0).to_string()];
+                let mut r = vec![
+                    c.to_string(),
+                    self.counts.get(c).copied().unwrap_or(0).to_string(),
+                ];
                 r.extend(row.iter().map(|v| fmt_num(*v)));
                 r
             })
@@ -658,7 +682,12 @@ fn mn<T: Real>(a: T, b: T) -> T {
 /// Minimum of 8 lanes as a tree (vector min instructions, short dependency chain).
 #[inline(always)]
 fn min8<T: Real>(a: &[T; 8]) -> T {
-    let m4 = [mn(a[0], a[4]), mn(a[1], a[5]), mn(a[2], a[6]), mn(a[3], a[7])];
+    let m4 = [
+        mn(a[0], a[4]),
+        mn(a[1], a[5]),
+        mn(a[2], a[6]),
+        mn(a[3], a[7]),
+    ];
     let m2 = [mn(m4[0], m4[2]), mn(m4[1], m4[3])];
     mn(m2[0], m2[1])
 }
@@ -801,7 +830,11 @@ struct Partial {
 impl Partial {
     fn new(k: usize, d: usize, accumulate: bool) -> Partial {
         Partial {
-            sums: if accumulate { vec![0.0; k * d] } else { Vec::new() },
+            sums: if accumulate {
+                vec![0.0; k * d]
+            } else {
+                Vec::new()
+            },
             counts: vec![0.0; k],
             inertia: 0.0,
             changed: 0,
@@ -1113,7 +1146,12 @@ pub(crate) fn lloyd<T: Real>(
 
 /// Re-seeds empty clusters with the samples farthest from their centroid (scikit-learn's
 /// `_relocate_empty_clusters_dense`): their sums move from the old cluster to the empty one.
-fn relocate_empty<T: Real>(data: Data<'_, T>, packed: &Packed<T>, labels: &[i32], part: &mut Partial) {
+fn relocate_empty<T: Real>(
+    data: Data<'_, T>,
+    packed: &Packed<T>,
+    labels: &[i32],
+    part: &mut Partial,
+) {
     let d = data.d;
     let empty: Vec<usize> = (0..packed.k).filter(|&c| part.counts[c] == 0.0).collect();
     let m = empty.len();
@@ -1145,9 +1183,9 @@ fn relocate_empty<T: Real>(data: Data<'_, T>, packed: &Packed<T>, labels: &[i32]
         if part.counts[old_c] <= 1.0 {
             continue;
         }
-        for j in 0..d {
-            part.sums[old_c * d + j] -= row[j].as_f64();
-            part.sums[new_c * d + j] = row[j].as_f64();
+        for (j, v) in row.iter().enumerate() {
+            part.sums[old_c * d + j] -= v.as_f64();
+            part.sums[new_c * d + j] = v.as_f64();
         }
         part.counts[old_c] -= 1.0;
         part.counts[new_c] = 1.0;
@@ -1187,7 +1225,10 @@ pub(crate) fn column_stats<T: Real>(data: Data<'_, T>) -> (Vec<f64>, Vec<f64>) {
         })
     };
     let n = data.n.max(1) as f64;
-    let mean: Vec<f64> = sum(&|j, row| row[j].as_f64()).into_iter().map(|s| s / n).collect();
+    let mean: Vec<f64> = sum(&|j, row| row[j].as_f64())
+        .into_iter()
+        .map(|s| s / n)
+        .collect();
     let var: Vec<f64> = sum(&|j, row| (row[j].as_f64() - mean[j]).powi(2))
         .into_iter()
         .map(|s| s / n)
@@ -1366,12 +1407,15 @@ pub(crate) fn kmeans_parallel<T: Real>(data: Data<'_, T>, k: usize, seed: u64) -
         }
         let rows: Vec<f64> = picked.iter().flat_map(|&i| row_f64(data, i)).collect();
         let packed = Packed::<T>::new(&rows, picked.len(), d);
-        closest.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, cl)| {
-            for (o, c) in cl.iter_mut().enumerate() {
-                let (_, dist) = packed.nearest(data.row(ci * CHUNK + o));
-                *c = c.min(dist.as_f64());
-            }
-        });
+        closest
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(ci, cl)| {
+                for (o, c) in cl.iter_mut().enumerate() {
+                    let (_, dist) = packed.nearest(data.row(ci * CHUNK + o));
+                    *c = c.min(dist.as_f64());
+                }
+            });
         chosen.extend(picked);
     }
     // too few distinct candidates (tiny or degenerate data): pad with random samples
@@ -1389,13 +1433,22 @@ pub(crate) fn kmeans_parallel<T: Real>(data: Data<'_, T>, k: usize, seed: u64) -
     let mut labels = vec![-1i32; n];
     let part = assign(data, &packed, &mut labels, false);
     let weights = part.counts;
-    let small = Data { x: &cand[..], n: m, d };
+    let small = Data {
+        x: &cand[..],
+        n: m,
+        d,
+    };
     let init = kmeans_plusplus(small, k, Some(&weights), &mut rng);
     weighted_lloyd(small, &weights, init, 100)
 }
 
 /// Plain weighted Lloyd for small problems (the k-means‖ candidates).
-fn weighted_lloyd(data: Data<'_, f64>, w: &[f64], mut centroids: Vec<f64>, max_iter: usize) -> Vec<f64> {
+fn weighted_lloyd(
+    data: Data<'_, f64>,
+    w: &[f64],
+    mut centroids: Vec<f64>,
+    max_iter: usize,
+) -> Vec<f64> {
     let d = data.d;
     let k = centroids.len() / d;
     let mut labels = vec![usize::MAX; data.n];
@@ -1465,14 +1518,22 @@ mod tests {
                 }
                 assert_eq!(m.counts(), &[200, 200, 200, 200]);
                 // uniform noise in [-0.5, 0.5]^2: variance 1/12 per coordinate
-                assert!((m.inertia() / 800.0 - 2.0 / 12.0).abs() < 0.02, "{}", m.inertia());
+                assert!(
+                    (m.inertia() / 800.0 - 2.0 / 12.0).abs() < 0.02,
+                    "{}",
+                    m.inertia()
+                );
             }
         }
     }
 
     #[test]
     fn lloyd_and_hamerly_agree_and_threads_do_not_matter() {
-        let x = blobs(5000, &[[0.0, 0.0], [1.0, 0.2], [0.3, 1.1], [2.0, 2.0], [1.5, 0.5]], 9);
+        let x = blobs(
+            5000,
+            &[[0.0, 0.0], [1.0, 0.2], [0.3, 1.1], [2.0, 2.0], [1.5, 0.5]],
+            9,
+        );
         let fit = |alg, t| {
             KMeans::new(5)
                 .algorithm(alg)
@@ -1496,8 +1557,14 @@ mod tests {
     fn f32_and_f64_agree() {
         let x = blobs(300, &CENTERS, 5);
         let x32 = x.mapv(|v| v as f32);
-        let a = KMeans::new(4).progress(ProgressMode::Silent).fit(&x).unwrap();
-        let b = KMeans::new(4).progress(ProgressMode::Silent).fit(&x32).unwrap();
+        let a = KMeans::new(4)
+            .progress(ProgressMode::Silent)
+            .fit(&x)
+            .unwrap();
+        let b = KMeans::new(4)
+            .progress(ProgressMode::Silent)
+            .fit(&x32)
+            .unwrap();
         assert_eq!(a.labels(), b.labels());
         assert!((a.inertia() - b.inertia()).abs() < 1e-4 * a.inertia());
     }
@@ -1510,7 +1577,10 @@ mod tests {
             x[[i, 0]] = 1.0;
         }
         x[[19, 0]] = 5.0;
-        let m = KMeans::new(3).progress(ProgressMode::Silent).fit(&x).unwrap();
+        let m = KMeans::new(3)
+            .progress(ProgressMode::Silent)
+            .fit(&x)
+            .unwrap();
         let mut counts = m.counts().to_vec();
         counts.sort();
         assert_eq!(counts, vec![1, 9, 10]);
@@ -1520,15 +1590,34 @@ mod tests {
     #[test]
     fn bad_parameters_are_errors() {
         let x = blobs(10, &CENTERS, 1);
-        assert!(matches!(KMeans::new(0).fit(&x), Err(Error::Invalid { what: "k", .. })));
+        assert!(matches!(
+            KMeans::new(0).fit(&x),
+            Err(Error::Invalid { what: "k", .. })
+        ));
         assert!(matches!(
             KMeans::new(41).fit(&x),
-            Err(Error::TooFewSamples { what: "k", requested: 41, available: 40 })
+            Err(Error::TooFewSamples {
+                what: "k",
+                requested: 41,
+                available: 40
+            })
         ));
-        assert!(matches!(KMeans::new(2).n_init(0).fit(&x), Err(Error::Invalid { what: "n_init", .. })));
-        assert!(matches!(KMeans::new(2).tol(f64::NAN).fit(&x), Err(Error::Invalid { what: "tol", .. })));
-        assert!(matches!(KMeans::new(2).threads(0).fit(&x), Err(Error::Invalid { .. })));
-        let m = KMeans::new(2).progress(ProgressMode::Silent).fit(&x).unwrap();
+        assert!(matches!(
+            KMeans::new(2).n_init(0).fit(&x),
+            Err(Error::Invalid { what: "n_init", .. })
+        ));
+        assert!(matches!(
+            KMeans::new(2).tol(f64::NAN).fit(&x),
+            Err(Error::Invalid { what: "tol", .. })
+        ));
+        assert!(matches!(
+            KMeans::new(2).threads(0).fit(&x),
+            Err(Error::Invalid { .. })
+        ));
+        let m = KMeans::new(2)
+            .progress(ProgressMode::Silent)
+            .fit(&x)
+            .unwrap();
         assert!(m.predict(&Array2::<f64>::zeros((3, 3))).is_err());
         assert!(m.to_string().contains("inertia"));
     }

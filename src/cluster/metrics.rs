@@ -46,15 +46,19 @@ pub fn inertia(
     let parts: Vec<f64> = (0..n)
         .into_par_iter()
         .with_min_len(super::CHUNK)
-        .fold_chunks(super::CHUNK, || 0.0, |acc, i| {
-            let c = centroids.row(labels[i] as usize);
-            acc + x
-                .row(i)
-                .iter()
-                .zip(c.iter())
-                .map(|(a, b)| (a - b).powi(2))
-                .sum::<f64>()
-        })
+        .fold_chunks(
+            super::CHUNK,
+            || 0.0,
+            |acc, i| {
+                let c = centroids.row(labels[i] as usize);
+                acc + x
+                    .row(i)
+                    .iter()
+                    .zip(c.iter())
+                    .map(|(a, b)| (a - b).powi(2))
+                    .sum::<f64>()
+            },
+        )
         .collect();
     Ok(parts.iter().sum())
 }
@@ -96,8 +100,12 @@ pub fn adjusted_rand_index(a: &[i32], b: &[i32]) -> Result<f64> {
         table[x * kb + y] += 1;
     }
     let sum_sq: i128 = table.iter().map(|c| c * c).sum();
-    let rows: Vec<i128> = (0..ka).map(|i| table[i * kb..(i + 1) * kb].iter().sum()).collect();
-    let cols: Vec<i128> = (0..kb).map(|j| (0..ka).map(|i| table[i * kb + j]).sum()).collect();
+    let rows: Vec<i128> = (0..ka)
+        .map(|i| table[i * kb..(i + 1) * kb].iter().sum())
+        .collect();
+    let cols: Vec<i128> = (0..kb)
+        .map(|j| (0..ka).map(|i| table[i * kb + j]).sum())
+        .collect();
     let sum_rows: i128 = rows.iter().map(|c| c * c).sum();
     let sum_cols: i128 = cols.iter().map(|c| c * c).sum();
     // scikit-learn's pair_confusion_matrix
@@ -166,7 +174,10 @@ pub fn silhouette_score(
     if k < 2 || k > m - 1 {
         return Err(Error::invalid(
             "labels",
-            format!("silhouette needs 2 to {} distinct labels in the sample, got {k}", m.max(2) - 1),
+            format!(
+                "silhouette needs 2 to {} distinct labels in the sample, got {k}",
+                m.max(2) - 1
+            ),
         ));
     }
     let mut sizes = vec![0usize; k];
@@ -217,7 +228,10 @@ mod tests {
         let v = adjusted_rand_index(&[0, 0, 1, 1, 2, 2], &[0, 0, 1, 2, 2, 2]).unwrap();
         assert!((v - 0.4444444444444444).abs() < 1e-12, "{v}");
         // ([0,0,0,0],[0,1,2,3]) = 0.0 ; identical single cluster = 1.0
-        assert_eq!(adjusted_rand_index(&[0, 0, 0, 0], &[0, 1, 2, 3]).unwrap(), 0.0);
+        assert_eq!(
+            adjusted_rand_index(&[0, 0, 0, 0], &[0, 1, 2, 3]).unwrap(),
+            0.0
+        );
         assert_eq!(adjusted_rand_index(&[1, 1, 1], &[2, 2, 2]).unwrap(), 1.0);
         assert!(adjusted_rand_index(&[0], &[0, 1]).is_err());
     }

@@ -99,6 +99,7 @@ impl Convergence {
     }
 
     /// True when the fit should stop after `step` (0-based).
+    #[allow(clippy::too_many_arguments)]
     fn update(
         &mut self,
         p: &MiniBatchKMeans,
@@ -243,7 +244,10 @@ impl MiniBatchKMeans {
 
     fn validate(&self) -> Result<()> {
         if self.k == 0 {
-            return Err(Error::invalid("k", "the number of clusters must be at least 1"));
+            return Err(Error::invalid(
+                "k",
+                "the number of clusters must be at least 1",
+            ));
         }
         if self.batch_size == 0 {
             return Err(Error::invalid("batch_size", "must be at least 1"));
@@ -252,7 +256,10 @@ impl MiniBatchKMeans {
             return Err(Error::invalid("max_iter", "at least one pass is needed"));
         }
         if self.n_init == 0 {
-            return Err(Error::invalid("n_init", "at least one initialisation is needed"));
+            return Err(Error::invalid(
+                "n_init",
+                "at least one initialisation is needed",
+            ));
         }
         if !(self.tol >= 0.0 && self.tol.is_finite()) {
             return Err(Error::invalid("tol", format!("{}: must be >= 0", self.tol)));
@@ -346,7 +353,11 @@ impl MiniBatchKMeans {
         for _ in 0..self.n_init {
             let idx = rng.sample_indices(data.n, m);
             let sub: Vec<T> = idx.iter().flat_map(|&i| data.row(i).to_vec()).collect();
-            let sub = Data { x: &sub[..], n: m, d: data.d };
+            let sub = Data {
+                x: &sub[..],
+                n: m,
+                d: data.d,
+            };
             let c = kmeans_plusplus(sub, self.k, None, rng);
             let (c, inertia) = if self.refine_init {
                 let out = lloyd(sub, c, 100, 0.0, Algorithm::Lloyd, ProgressMode::Silent, "");
@@ -435,7 +446,11 @@ impl MiniBatchKMeans {
                 let r = state.rng.below(n);
                 buf.extend_from_slice(data.row(r));
             }
-            let batch = Data { x: &buf[..], n: bs, d };
+            let batch = Data {
+                x: &buf[..],
+                n: bs,
+                d,
+            };
             let reassign = state.random_reassign(k, bs);
             let (inertia, sq_diff) = step(&mut state, k, batch, self.reassignment_ratio, reassign);
             state.steps += 1;
@@ -549,7 +564,11 @@ impl MiniBatchKMeans {
             });
         }
         check_k(k, m, d)?;
-        let init_data = Data { x: &init[..], n: m, d };
+        let init_data = Data {
+            x: &init[..],
+            n: m,
+            d,
+        };
         let mut state = State {
             centroids: self.initialise(init_data, &mut rng),
             weights: vec![0.0; k],
@@ -587,8 +606,10 @@ impl MiniBatchKMeans {
                     }
                     let mut perm: Vec<usize> = (0..nv).collect();
                     state.rng.shuffle(&mut perm);
-                    let shuffled: Vec<f32> =
-                        perm.iter().flat_map(|&i| vals[i * d..(i + 1) * d].to_vec()).collect();
+                    let shuffled: Vec<f32> = perm
+                        .iter()
+                        .flat_map(|&i| vals[i * d..(i + 1) * d].to_vec())
+                        .collect();
                     let mut cuts: Vec<usize> = (0..nv).step_by(self.batch_size).collect();
                     // fold a short tail into the previous batch
                     if cuts.len() > 1 && nv - cuts[cuts.len() - 1] < self.batch_size / 2 {
@@ -596,14 +617,25 @@ impl MiniBatchKMeans {
                     }
                     for (c, &s) in cuts.iter().enumerate() {
                         let e = cuts.get(c + 1).copied().unwrap_or(nv);
-                        let batch = Data { x: &shuffled[s * d..e * d], n: e - s, d };
+                        let batch = Data {
+                            x: &shuffled[s * d..e * d],
+                            n: e - s,
+                            d,
+                        };
                         check_finite(batch)?;
                         let reassign = state.random_reassign(k, batch.n);
                         let (inertia, sq_diff) =
                             step(&mut state, k, batch, self.reassignment_ratio, reassign);
                         state.steps += 1;
-                        if conv.update(self, step_no, n_valid_estimate, batch.n, inertia, sq_diff, 0.0)
-                            && step_no + 1 >= MIN_STEPS
+                        if conv.update(
+                            self,
+                            step_no,
+                            n_valid_estimate,
+                            batch.n,
+                            inertia,
+                            sq_diff,
+                            0.0,
+                        ) && step_no + 1 >= MIN_STEPS
                         {
                             converged = true;
                             break 'passes;
@@ -715,7 +747,11 @@ fn step<T: Real>(
         if to_reassign.iter().filter(|&&r| r).count() > limit {
             // keep only the `limit` smallest weights
             let mut order: Vec<usize> = (0..k).collect();
-            order.sort_by(|&a, &b| state.weights[a].total_cmp(&state.weights[b]).then(a.cmp(&b)));
+            order.sort_by(|&a, &b| {
+                state.weights[a]
+                    .total_cmp(&state.weights[b])
+                    .then(a.cmp(&b))
+            });
             for &c in &order[limit..] {
                 to_reassign[c] = false;
             }
@@ -747,7 +783,11 @@ fn step<T: Real>(
 }
 
 /// Labels, counts and inertia of all samples (parallel, chunk-ordered).
-fn label_pass<T: Real>(data: Data<'_, T>, packed: &Packed<T>, labels: &mut [i32]) -> (Vec<usize>, f64) {
+fn label_pass<T: Real>(
+    data: Data<'_, T>,
+    packed: &Packed<T>,
+    labels: &mut [i32],
+) -> (Vec<usize>, f64) {
     let k = packed.k();
     let parts: Vec<(Vec<usize>, f64)> = labels
         .par_chunks_mut(CHUNK)
@@ -785,12 +825,24 @@ mod tests {
     #[test]
     fn minibatch_finds_blobs_and_is_deterministic() {
         let x = blobs();
-        let a = MiniBatchKMeans::new(3).batch_size(200).progress(ProgressMode::Silent).fit(&x).unwrap();
-        let b = MiniBatchKMeans::new(3).batch_size(200).progress(ProgressMode::Silent).fit(&x).unwrap();
+        let a = MiniBatchKMeans::new(3)
+            .batch_size(200)
+            .progress(ProgressMode::Silent)
+            .fit(&x)
+            .unwrap();
+        let b = MiniBatchKMeans::new(3)
+            .batch_size(200)
+            .progress(ProgressMode::Silent)
+            .fit(&x)
+            .unwrap();
         assert_eq!(a.counts(), &[2000, 2000, 2000]);
         assert_eq!(a.centroids(), b.centroids());
         // each blob is uniform on a unit square: variance 1/12 per coordinate
-        assert!((a.inertia() / 6000.0 - 2.0 / 12.0).abs() < 0.01, "{}", a.inertia());
+        assert!(
+            (a.inertia() / 6000.0 - 2.0 / 12.0).abs() < 0.01,
+            "{}",
+            a.inertia()
+        );
     }
 
     #[test]
@@ -807,7 +859,14 @@ mod tests {
         assert!(mb.partial_fit(&Array2::<f64>::zeros((5, 3))).is_err());
         let mut bad = x.slice(ndarray::s![..10, ..]).to_owned();
         bad[[3, 1]] = f64::NAN;
-        assert!(matches!(mb.partial_fit(&bad), Err(Error::NonFinite { sample: 3, feature: 1, .. })));
+        assert!(matches!(
+            mb.partial_fit(&bad),
+            Err(Error::NonFinite {
+                sample: 3,
+                feature: 1,
+                ..
+            })
+        ));
         assert_eq!(mb.n_steps(), 1);
         let m = mb.to_model().unwrap();
         assert_eq!(m.k(), 3);

@@ -201,7 +201,10 @@ pub(crate) fn check_finite<T: Real>(data: Data<'_, T>) -> Result<()> {
 /// Validates `k` against `n` samples: 0 is invalid, more than `n` is too few samples.
 pub(crate) fn check_k(k: usize, n: usize, d: usize) -> Result<()> {
     if k == 0 {
-        return Err(Error::invalid("k", "the number of clusters must be at least 1"));
+        return Err(Error::invalid(
+            "k",
+            "the number of clusters must be at least 1",
+        ));
     }
     if n == 0 {
         return Err(Error::NoValidSamples {
@@ -409,7 +412,7 @@ mod tests {
 
     #[test]
     fn numbers_format_compactly() {
-        assert_eq!(fmt_num(2213.035), "2213.04");
+        assert_eq!(fmt_num(2213.0352), "2213.04");
         assert_eq!(fmt_num(0.77110034), "0.771100");
         assert_eq!(fmt_num(1.5e-7), "1.5000e-7");
     }

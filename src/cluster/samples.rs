@@ -202,7 +202,10 @@ impl Samples {
         if let Some(bad) = indices.iter().find(|&&i| i >= npx) {
             return Err(Error::invalid(
                 "indices",
-                format!("pixel {bad} is outside a {} x {} grid", grid.width, grid.height),
+                format!(
+                    "pixel {bad} is outside a {} x {} grid",
+                    grid.width, grid.height
+                ),
             ));
         }
         self.indices = Some(indices);
@@ -333,7 +336,13 @@ impl Samples {
         };
         let std: Vec<f64> = var
             .iter()
-            .map(|&v| if v > 0.0 && v.is_finite() { v.sqrt() } else { 1.0 })
+            .map(|&v| {
+                if v > 0.0 && v.is_finite() {
+                    v.sqrt()
+                } else {
+                    1.0
+                }
+            })
             .collect();
         let d = std.len().max(1);
         match &mut self.values {
@@ -723,6 +732,9 @@ mod tests {
         let s = x.scaler().unwrap();
         assert_eq!(s.mean(), &[2.0, 2.0]);
         assert_eq!(s.std(), &[1.0, 1.0]);
-        assert_eq!(x.as_f32().unwrap(), ndarray::array![[-1.0f32, 0.0], [1.0, 0.0]]);
+        assert_eq!(
+            x.as_f32().unwrap(),
+            ndarray::array![[-1.0f32, 0.0], [1.0, 0.0]]
+        );
     }
 }

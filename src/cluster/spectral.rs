@@ -22,7 +22,9 @@ use std::time::Instant;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::matmul::matmul;
 use faer::matrix_free::LinOp;
-use faer::matrix_free::eigen::{PartialEigenParams, partial_self_adjoint_eigen, partial_self_adjoint_eigen_scratch};
+use faer::matrix_free::eigen::{
+    PartialEigenParams, partial_self_adjoint_eigen, partial_self_adjoint_eigen_scratch,
+};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -177,12 +179,18 @@ impl SpectralClustering {
         let (n, d) = view.dim();
         check_k(self.k, n, d)?;
         if self.n_init == 0 {
-            return Err(Error::invalid("n_init", "at least one initialisation is needed"));
+            return Err(Error::invalid(
+                "n_init",
+                "at least one initialisation is needed",
+            ));
         }
         if let Gamma::Value(g) = self.gamma
             && !(g > 0.0 && g.is_finite())
         {
-            return Err(Error::invalid("gamma", format!("{g}: must be a finite number > 0")));
+            return Err(Error::invalid(
+                "gamma",
+                format!("{g}: must be a finite number > 0"),
+            ));
         }
         if self.mode == SpectralMode::Nystrom {
             if self.n_components == 0 || self.n_components < self.k {
@@ -230,10 +238,19 @@ impl SpectralClustering {
                 Gamma::Scale => scale_gamma(xs, d),
             };
             let (emb, ev) = match self.mode {
-                SpectralMode::Exact => exact_embedding(xs, n, d, gamma, self.k, self.seed, &mut prog)?,
-                SpectralMode::Nystrom => {
-                    nystrom_embedding(xs, n, d, gamma, self.k, self.n_components, self.seed, &mut prog)?
+                SpectralMode::Exact => {
+                    exact_embedding(xs, n, d, gamma, self.k, self.seed, &mut prog)?
                 }
+                SpectralMode::Nystrom => nystrom_embedding(
+                    xs,
+                    n,
+                    d,
+                    gamma,
+                    self.k,
+                    self.n_components,
+                    self.seed,
+                    &mut prog,
+                )?,
             };
             Ok::<_, Error>((emb, ev, gamma))
         })?;
@@ -265,7 +282,13 @@ impl SpectralClustering {
 /// `1 / (d * var(all values))`, or 1 for constant data.
 fn scale_gamma(x: &[f64], d: usize) -> f64 {
     let n = x.len() as f64;
-    let mean = x.par_chunks(1 << 16).map(|c| c.iter().sum::<f64>()).collect::<Vec<_>>().iter().sum::<f64>() / n;
+    let mean = x
+        .par_chunks(1 << 16)
+        .map(|c| c.iter().sum::<f64>())
+        .collect::<Vec<_>>()
+        .iter()
+        .sum::<f64>()
+        / n;
     let var = x
         .par_chunks(1 << 16)
         .map(|c| c.iter().map(|v| (v - mean).powi(2)).sum::<f64>())
@@ -273,17 +296,31 @@ fn scale_gamma(x: &[f64], d: usize) -> f64 {
         .iter()
         .sum::<f64>()
         / n;
-    if var > 0.0 { 1.0 / (d as f64 * var) } else { 1.0 }
+    if var > 0.0 {
+        1.0 / (d as f64 * var)
+    } else {
+        1.0
+    }
 }
 
 fn sq_norms(x: &[f64], d: usize) -> Vec<f64> {
-    x.par_chunks(d.max(1)).map(|r| r.iter().map(|v| v * v).sum()).collect()
+    x.par_chunks(d.max(1))
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect()
 }
 
 /// RBF affinities between the rows of `a` (m x d) and of `b` (nb x d), written
 /// column-major into `out` (m x nb): `exp(-gamma * max(0, |a|^2 + |b|^2 - 2 a.b))`.
 #[allow(clippy::too_many_arguments)]
-fn rbf_block(a: &[f64], sqa: &[f64], b: &[f64], sqb: &[f64], d: usize, gamma: f64, out: &mut [f64]) {
+fn rbf_block(
+    a: &[f64],
+    sqa: &[f64],
+    b: &[f64],
+    sqb: &[f64],
+    d: usize,
+    gamma: f64,
+    out: &mut [f64],
+) {
     let (m, nb) = (sqa.len(), sqb.len());
     {
         let lhs = MatRef::from_row_major_slice(a, m, d);
@@ -425,7 +462,13 @@ impl LinOp<f64> for PackedSym {
         }
     }
 
-    fn conj_apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, par: Par, stack: &mut MemStack) {
+    fn conj_apply(
+        &self,
+        out: MatMut<'_, f64>,
+        rhs: MatRef<'_, f64>,
+        par: Par,
+        stack: &mut MemStack,
+    ) {
         self.apply(out, rhs, par, stack)
     }
 }
@@ -435,7 +478,10 @@ impl LinOp<f64> for PackedSym {
 /// as scipy). Only the lower triangle is computed: half the matrix products and `exp`s.
 fn normalized_affinity(x: &[f64], n: usize, d: usize, gamma: f64) -> (PackedSym, Vec<f64>) {
     let sq = sq_norms(x, d);
-    let blocks: Vec<(usize, usize)> = (0..n).step_by(BLOCK).map(|j0| (j0, (j0 + BLOCK).min(n))).collect();
+    let blocks: Vec<(usize, usize)> = (0..n)
+        .step_by(BLOCK)
+        .map(|j0| (j0, (j0 + BLOCK).min(n)))
+        .collect();
     let mut l = vec![0f32; packed_offset(n, n)];
     let mut slices: Vec<&mut [f32]> = Vec::with_capacity(blocks.len());
     let mut rest: &mut [f32] = &mut l;
@@ -451,7 +497,15 @@ fn normalized_affinity(x: &[f64], n: usize, d: usize, gamma: f64) -> (PackedSym,
         .map(|(&(j0, j1), dst)| {
             let (m, b) = (n - j0, j1 - j0);
             let mut blk = vec![0.0; m * b];
-            rbf_block(&x[j0 * d..], &sq[j0..], &x[j0 * d..j1 * d], &sq[j0..j1], d, gamma, &mut blk);
+            rbf_block(
+                &x[j0 * d..],
+                &sq[j0..],
+                &x[j0 * d..j1 * d],
+                &sq[j0..j1],
+                d,
+                gamma,
+                &mut blk,
+            );
             let mut deg = vec![0.0; n];
             let mut pos = 0;
             for c in 0..b {
@@ -474,24 +528,33 @@ fn normalized_affinity(x: &[f64], n: usize, d: usize, gamma: f64) -> (PackedSym,
     for p in partial {
         deg.iter_mut().zip(p).for_each(|(a, b)| *a += b);
     }
-    let dd: Vec<f64> = deg.iter().map(|&s| if s > 0.0 { s.sqrt() } else { 1.0 }).collect();
+    let dd: Vec<f64> = deg
+        .iter()
+        .map(|&s| if s > 0.0 { s.sqrt() } else { 1.0 })
+        .collect();
     // normalize; the diagonal becomes 1 (shift by I: the spectrum moves to [0, 2] and the
     // wanted eigenvalues become the largest, which is what the solver finds)
-    l.par_chunks_mut(1 << 16).enumerate().for_each(|(ci, chunk)| {
-        let start = ci << 16;
-        // the column holding flat index `start`
-        let mut j = column_of(n, start);
-        let mut next = packed_offset(n, j + 1);
-        for (o, v) in chunk.iter_mut().enumerate() {
-            let p = start + o;
-            while p >= next {
-                j += 1;
-                next = packed_offset(n, j + 1);
+    l.par_chunks_mut(1 << 16)
+        .enumerate()
+        .for_each(|(ci, chunk)| {
+            let start = ci << 16;
+            // the column holding flat index `start`
+            let mut j = column_of(n, start);
+            let mut next = packed_offset(n, j + 1);
+            for (o, v) in chunk.iter_mut().enumerate() {
+                let p = start + o;
+                while p >= next {
+                    j += 1;
+                    next = packed_offset(n, j + 1);
+                }
+                let i = j + (p - packed_offset(n, j));
+                *v = if i == j {
+                    1.0
+                } else {
+                    (f64::from(*v) / (dd[i] * dd[j])) as f32
+                };
             }
-            let i = j + (p - packed_offset(n, j));
-            *v = if i == j { 1.0 } else { (f64::from(*v) / (dd[i] * dd[j])) as f32 };
-        }
-    });
+        });
     (PackedSym::new(l, n), dd)
 }
 
@@ -602,7 +665,11 @@ fn nystrom_embedding(
     let mut rest = perm[l..].to_vec();
     keep.sort_unstable();
     rest.sort_unstable();
-    let gather = |idx: &[usize]| -> Vec<f64> { idx.iter().flat_map(|&i| x[i * d..(i + 1) * d].to_vec()).collect() };
+    let gather = |idx: &[usize]| -> Vec<f64> {
+        idx.iter()
+            .flat_map(|&i| x[i * d..(i + 1) * d].to_vec())
+            .collect()
+    };
     let xk = gather(&keep);
     let xr = gather(&rest);
     let sqk = sq_norms(&xk, d);
@@ -623,7 +690,15 @@ fn nystrom_embedding(
             let j0 = b * BLOCK;
             let nb = BLOCK.min(nr - j0);
             let mut blk = vec![0.0; l * nb];
-            rbf_block(&xk, &sqk, &xr[j0 * d..(j0 + nb) * d], &sqr[j0..j0 + nb], d, gamma, &mut blk);
+            rbf_block(
+                &xk,
+                &sqk,
+                &xr[j0 * d..(j0 + nb) * d],
+                &sqr[j0..j0 + nb],
+                d,
+                gamma,
+                &mut blk,
+            );
             let mut rows = vec![0.0; l];
             let cols: Vec<f64> = blk
                 .chunks_exact(l)
@@ -643,19 +718,31 @@ fn nystrom_embedding(
     }
     // a = A.sum(0); d1_si = 1 / sqrt(a + b1)
     let a_col: Vec<f64> = a.chunks_exact(l).map(|col| col.iter().sum()).collect();
-    let d1: Vec<f64> = a_col.iter().zip(&b1).map(|(s, t)| 1.0 / (s + t).sqrt()).collect();
+    let d1: Vec<f64> = a_col
+        .iter()
+        .zip(&b1)
+        .map(|(s, t)| 1.0 / (s + t).sqrt())
+        .collect();
     let a_mat = MatRef::from_column_major_slice(&a, l, l);
-    let svd_a = a_mat
-        .svd()
-        .map_err(|e| Error::invalid("nystrom", format!("SVD of the landmark affinity failed: {e:?}")))?;
+    let svd_a = a_mat.svd().map_err(|e| {
+        Error::invalid(
+            "nystrom",
+            format!("SVD of the landmark affinity failed: {e:?}"),
+        )
+    })?;
     let a_inv = svd_a.pseudoinverse();
     // inner = pinv(A) b1
-    let inner: Vec<f64> = (0..l).map(|i| (0..l).map(|j| a_inv[(i, j)] * b1[j]).sum()).collect();
+    let inner: Vec<f64> = (0..l)
+        .map(|i| (0..l).map(|j| a_inv[(i, j)] * b1[j]).sum())
+        .collect();
     // A2 = diag(d1) A diag(d1) and its SVD
     let a2 = Mat::<f64>::from_fn(l, l, |i, j| d1[i] * a[j * l + i] * d1[j]);
-    let svd = a2
-        .svd()
-        .map_err(|e| Error::invalid("nystrom", format!("SVD of the normalized landmark affinity failed: {e:?}")))?;
+    let svd = a2.svd().map_err(|e| {
+        Error::invalid(
+            "nystrom",
+            format!("SVD of the normalized landmark affinity failed: {e:?}"),
+        )
+    })?;
     clear_avx_state();
     let s: Vec<f64> = (0..k).map(|c| svd.S()[c]).collect();
     let s_floor = s[0].abs() * 1e-12 + f64::MIN_POSITIVE;
@@ -689,21 +776,35 @@ fn nystrom_embedding(
             let j0 = b * BLOCK;
             let nb = BLOCK.min(nr - j0);
             let mut blk = vec![0.0; l * nb];
-            rbf_block(&xk, &sqk, &xr[j0 * d..(j0 + nb) * d], &sqr[j0..j0 + nb], d, gamma, &mut blk);
+            rbf_block(
+                &xk,
+                &sqk,
+                &xr[j0 * d..(j0 + nb) * d],
+                &sqr[j0..j0 + nb],
+                d,
+                gamma,
+                &mut blk,
+            );
             let mut out = vec![0.0; nb * k];
             for (c, col) in blk.chunks_exact(l).enumerate() {
                 let bt_inner: f64 = col.iter().zip(&inner).map(|(a, b)| a * b).sum();
                 let deg = b2[j0 + c] + bt_inner;
                 // the row is normalized below, so only the sign of d2 matters; an
                 // approximate degree <= 0 (possible with the pseudo-inverse) counts as 1
-                let d2 = if deg > 0.0 && deg.is_finite() { 1.0 / deg.sqrt() } else { 1.0 };
+                let d2 = if deg > 0.0 && deg.is_finite() {
+                    1.0 / deg.sqrt()
+                } else {
+                    1.0
+                };
                 for (i, &bij) in col.iter().enumerate() {
                     let wi = &w[i * k..(i + 1) * k];
                     for (o, wv) in out[c * k..(c + 1) * k].iter_mut().zip(wi) {
                         *o += bij * wv;
                     }
                 }
-                out[c * k..(c + 1) * k].iter_mut().for_each(|o| *o *= scale * d2);
+                out[c * k..(c + 1) * k]
+                    .iter_mut()
+                    .for_each(|o| *o *= scale * d2);
             }
             out
         })
@@ -802,11 +903,19 @@ impl SpectralModel {
             ("gamma", fmt_num(self.gamma)),
             (
                 "eigenvalues",
-                self.eigenvalues.iter().map(|v| fmt_num(*v)).collect::<Vec<_>>().join(", "),
+                self.eigenvalues
+                    .iter()
+                    .map(|v| fmt_num(*v))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ),
             (
                 "counts",
-                self.counts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+                self.counts
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ),
             (
                 "k-means",
@@ -816,7 +925,10 @@ impl SpectralModel {
                     self.kmeans_iter
                 ),
             ),
-            ("time", format!("{:.3} s on {} thread(s)", self.seconds, self.threads)),
+            (
+                "time",
+                format!("{:.3} s on {} thread(s)", self.seconds, self.threads),
+            ),
         ]
     }
 
@@ -854,12 +966,23 @@ mod tests {
     fn exact_and_nystrom_separate_blobs() {
         let x = three_blobs();
         for model in [
-            SpectralClustering::new(3).exact().progress(ProgressMode::Silent).fit(&x).unwrap(),
-            SpectralClustering::new(3).n_components(50).progress(ProgressMode::Silent).fit(&x).unwrap(),
+            SpectralClustering::new(3)
+                .exact()
+                .progress(ProgressMode::Silent)
+                .fit(&x)
+                .unwrap(),
+            SpectralClustering::new(3)
+                .n_components(50)
+                .progress(ProgressMode::Silent)
+                .fit(&x)
+                .unwrap(),
         ] {
             let l = model.labels();
             for b in 0..3 {
-                assert!(l[b * 100..(b + 1) * 100].iter().all(|&v| v == l[b * 100]), "{model}");
+                assert!(
+                    l[b * 100..(b + 1) * 100].iter().all(|&v| v == l[b * 100]),
+                    "{model}"
+                );
             }
             assert_eq!(model.counts(), &[100, 100, 100]);
         }
@@ -870,17 +993,26 @@ mod tests {
         let x = three_blobs();
         assert!(matches!(
             SpectralClustering::new(3).n_components(300).fit(&x),
-            Err(Error::TooFewSamples { what: "n_components", .. })
+            Err(Error::TooFewSamples {
+                what: "n_components",
+                ..
+            })
         ));
         assert!(matches!(
             SpectralClustering::new(3).n_components(2).fit(&x),
-            Err(Error::Invalid { what: "n_components", .. })
+            Err(Error::Invalid {
+                what: "n_components",
+                ..
+            })
         ));
         assert!(matches!(
             SpectralClustering::new(3).gamma(Gamma::Value(-1.0)).fit(&x),
             Err(Error::Invalid { what: "gamma", .. })
         ));
-        assert!(matches!(SpectralClustering::new(0).fit(&x), Err(Error::Invalid { what: "k", .. })));
+        assert!(matches!(
+            SpectralClustering::new(0).fit(&x),
+            Err(Error::Invalid { what: "k", .. })
+        ));
     }
 
     #[test]
