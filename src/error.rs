@@ -107,6 +107,37 @@ pub enum Error {
         message: String,
     },
 
+    /// There is nothing to cluster: every pixel is nodata, or the matrix has no row.
+    #[error("no valid samples: {reason}")]
+    NoValidSamples {
+        /// Where the samples were looked for and why none qualified.
+        reason: String,
+    },
+
+    /// More clusters (or components) were asked for than there are samples.
+    #[error("{what} = {requested} needs at least {requested} samples, but there are {available}")]
+    TooFewSamples {
+        /// The parameter, e.g. `k` or `n_components`.
+        what: &'static str,
+        /// Its value.
+        requested: usize,
+        /// Number of (valid) samples.
+        available: usize,
+    },
+
+    /// A feature value is NaN or infinite (nodata must be masked out before clustering).
+    #[error(
+        "sample {sample}, feature {feature} is {value}: features must be finite (mask nodata first)"
+    )]
+    NonFinite {
+        /// Row of the offending value.
+        sample: usize,
+        /// Column of the offending value.
+        feature: usize,
+        /// The value itself (NaN or +-inf).
+        value: f64,
+    },
+
     /// A filesystem operation failed.
     #[error("I/O error on {}: {source}", path.display())]
     Io {

@@ -1,7 +1,7 @@
 //! # rasterlab
 //!
-//! Chunked raster processing over GDAL, made to be driven from Jupyter notebooks through
-//! the evcxr Rust kernel.
+//! Chunked raster processing and clustering over GDAL, made to be driven from Jupyter
+//! notebooks through the evcxr Rust kernel.
 //!
 //! Data flows one way: [`raster`] (sources) -> [`array`] (lazy, fused per-chunk
 //! expressions) -> [`exec`] (runs chunks on a rayon pool sized by [`resources`]) ->
@@ -22,6 +22,7 @@
 //! ```
 
 pub mod array;
+pub mod cluster;
 pub mod dashboard;
 pub mod display;
 pub mod error;
@@ -40,6 +41,10 @@ pub use ndarray;
 /// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
 pub mod prelude {
     pub use crate::array::{Block, LazyArray, OutputType, Period, SaveReport, Stat};
+    pub use crate::cluster::{
+        Gamma, Init, KMeans, KMeansModel, LabelMap, MiniBatchKMeans, Samples, SpectralClustering,
+        SpectralModel,
+    };
     pub use crate::dashboard::{Dashboard, DashboardOptions};
     pub use crate::display::{Colormap, Image, Show, Table};
     pub use crate::error::{Error, Result};

@@ -62,6 +62,7 @@ pub struct Progress {
     last_line: Option<Instant>,
     bar: Option<ProgressBar>,
     finished: bool,
+    message: String,
 }
 
 impl Progress {
@@ -73,8 +74,9 @@ impl Progress {
         let mode = mode.resolve();
         let bar = (mode == ProgressMode::Bar).then(|| {
             let bar = ProgressBar::new(total);
-            let template =
-                format!("{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}}");
+            let template = format!(
+                "{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}} {{msg}}"
+            );
             if let Ok(style) = ProgressStyle::with_template(&template) {
                 bar.set_style(style.progress_chars("=> "));
             }
@@ -91,6 +93,7 @@ impl Progress {
             last_line: None,
             bar,
             finished: false,
+            message: String::new(),
         };
         p.line(false);
         p
@@ -119,6 +122,24 @@ impl Progress {
                 .is_none_or(|t| t.elapsed() >= Self::LINE_INTERVAL)
         {
             self.line(false);
+        }
+    }
+
+    /// Sets a short status text (e.g. `inertia 2213.0, shift 1.2e-5`) shown after the
+    /// counts: on the bar at once, and appended to the next progress line in
+    /// [`ProgressMode::Lines`].
+    ///
+    /// ```
+    /// use rasterlab::progress::{Progress, ProgressMode};
+    /// let mut p = Progress::new(ProgressMode::Silent, "k-means", "iterations", 300);
+    /// p.message("inertia 12.5");
+    /// p.inc(1);
+    /// p.finish();
+    /// ```
+    pub fn message(&mut self, msg: &str) {
+        msg.clone_into(&mut self.message);
+        if let Some(bar) = &self.bar {
+            bar.set_message(self.message.clone());
         }
     }
 
@@ -157,8 +178,13 @@ impl Progress {
         } else {
             format!("ETA {:.1} s", (self.total - self.done) as f64 / rate)
         };
+        let msg = if self.message.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", self.message)
+        };
         println!(
-            "{}: {}/{} {} ({pct:.0}%), {rate:.1} {}/s, {tail}",
+            "{}: {}/{} {} ({pct:.0}%), {rate:.1} {}/s, {tail}{msg}",
             self.label, self.done, self.total, self.unit, self.unit
         );
     }

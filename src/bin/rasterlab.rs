@@ -35,6 +35,207 @@ enum Command {
     Reduce(Box<ReduceArgs>),
     /// Product of bands (e.g. blue * green * red) of one file or of single-band files.
     Product(Box<ProductArgs>),
+    /// Cluster the valid pixels of a raster (bands as features) and write the label map.
+    Cluster(Box<ClusterArgs>),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Method {
+    /// Exact k-means (Lloyd iterations).
+    Kmeans,
+    /// Mini-batch k-means.
+    Minibatch,
+    /// Spectral clustering (Nystrom unless --exact).
+    Spectral,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum InitArg {
+    /// Greedy k-means++ (scikit-learn).
+    #[value(name = "kmeans++")]
+    PlusPlus,
+    /// k-means|| (dask-ml).
+    #[value(name = "kmeans||")]
+    Parallel,
+}
+
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// A multi-band raster; every band (or those of --bands) is a feature.
+    file: PathBuf,
+    /// Bands to use as features, by name (after --band-names) or band1, band2 ...
+    #[arg(long, value_delimiter = ',')]
+    bands: Vec<String>,
+    /// Names for the bands of FILE, in order: `--band-names blue,green,red`.
+    #[arg(long, value_delimiter = ',')]
+    band_names: Vec<String>,
+    /// Input nodata value (overrides the file's); a pixel that is nodata in any band is
+    /// left out and gets label -1.
+    #[arg(long)]
+    nodata: Option<f64>,
+    /// Input scale factor: physical = stored * scale.
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Number of clusters.
+    #[arg(long)]
+    k: usize,
+    /// Clustering method.
+    #[arg(long, value_enum, default_value = "kmeans")]
+    method: Method,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Scale every feature to zero mean and unit variance first.
+    #[arg(long)]
+    standardize: bool,
+    /// k-means initialisations (the best is kept).
+    #[arg(long, default_value_t = 1)]
+    n_init: usize,
+    /// Maximum k-means iterations (mini-batch: passes over the data).
+    #[arg(long)]
+    max_iter: Option<usize>,
+    /// k-means initialisation.
+    #[arg(long, value_enum, default_value = "kmeans++")]
+    init: InitArg,
+    /// Spectral: Nystrom landmark samples.
+    #[arg(long, default_value_t = 100)]
+    n_components: usize,
+    /// Spectral: full affinity matrix instead of Nystrom (n^2 memory).
+    #[arg(long)]
+    exact: bool,
+    /// Worker threads (default: usable cores; env RASTERLAB_THREADS).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Hide progress.
+    #[arg(long)]
+    quiet: bool,
+    /// Output GeoTIFF of labels (Int16, nodata -1).
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+fn cluster(args: ClusterArgs) -> rasterlab::Result<()> {
+    use rasterlab::cluster::{SpectralMode, inertia};
+    rasterlab::raster::write::check_output_path(&args.output)?;
+    let start = std::time::Instant::now();
+    let mut raster = Raster::open(&args.file)?;
+    if !args.band_names.is_empty() {
+        raster = raster.with_band_names(args.band_names.clone())?;
+    }
+    if let Some(nd) = args.nodata {
+        raster = raster.with_nodata(Some(nd));
+    }
+    if let Some(s) = args.scale {
+        raster = raster.with_scale(s, 0.0);
+    }
+    let bands: Vec<String> = if args.bands.is_empty() {
+        raster.band_names().iter().map(|s| s.to_string()).collect()
+    } else {
+        args.bands.clone()
+    };
+    let bands: Vec<&str> = bands.iter().map(String::as_str).collect();
+    let mut x = Samples::from_bands(&raster, &bands)?;
+    if args.standardize {
+        x = x.standardize();
+    }
+    let progress = if args.quiet {
+        ProgressMode::Silent
+    } else {
+        ProgressMode::Auto
+    };
+    let threads = match args.threads {
+        Some(t) => t,
+        None => rasterlab::resources::PoolPlan::detect()?.threads(),
+    };
+    let (labels, inertia_value, iterations, method) = match args.method {
+        Method::Kmeans => {
+            let mut km = KMeans::new(args.k)
+                .seed(args.seed)
+                .n_init(args.n_init)
+                .threads(threads)
+                .progress(progress)
+                .init(match args.init {
+                    InitArg::PlusPlus => Init::KMeansPlusPlus,
+                    InitArg::Parallel => Init::KMeansParallel,
+                });
+            if let Some(m) = args.max_iter {
+                km = km.max_iter(m);
+            }
+            let m = km.fit(&x)?;
+            (
+                m.labels().to_vec(),
+                m.inertia(),
+                m.n_iter(),
+                "k-means".to_string(),
+            )
+        }
+        Method::Minibatch => {
+            let mut mb = MiniBatchKMeans::new(args.k)
+                .seed(args.seed)
+                .n_init(args.n_init)
+                .threads(threads)
+                .progress(progress);
+            if let Some(m) = args.max_iter {
+                mb = mb.max_iter(m);
+            }
+            let m = mb.fit(&x)?;
+            (
+                m.labels().to_vec(),
+                m.inertia(),
+                m.n_iter(),
+                "mini-batch k-means".to_string(),
+            )
+        }
+        Method::Spectral => {
+            let sc = SpectralClustering::new(args.k)
+                .seed(args.seed)
+                .n_components(args.n_components)
+                .mode(if args.exact {
+                    SpectralMode::Exact
+                } else {
+                    SpectralMode::Nystrom
+                })
+                .threads(threads)
+                .progress(progress);
+            let m = sc.fit(&x)?;
+            // inertia in feature space, comparable with k-means: distances to cluster means
+            let d = x.n_features();
+            let mut sums = ndarray::Array2::<f64>::zeros((args.k, d));
+            let mut counts = vec![0usize; args.k];
+            let xf = x.to_f64();
+            for (row, &l) in xf.rows().into_iter().zip(m.labels()) {
+                let l = l as usize;
+                counts[l] += 1;
+                sums.row_mut(l).zip_mut_with(&row, |s, v| *s += v);
+            }
+            for (mut r, &c) in sums.rows_mut().into_iter().zip(&counts) {
+                r.mapv_inplace(|v| v / c.max(1) as f64);
+            }
+            let inertia_value = inertia(&xf, &sums, m.labels())?;
+            (
+                m.labels().to_vec(),
+                inertia_value,
+                m.n_iter(),
+                format!("spectral ({}, gamma {:.4e})", m.mode(), m.gamma()),
+            )
+        }
+    };
+    let map = x.unstack(&labels)?;
+    let path = map.save(&args.output)?;
+    println!("method:     {method}");
+    println!("k:          {}", args.k);
+    println!(
+        "samples:    {} valid pixels x {} features ({} nodata pixels)",
+        x.n_samples(),
+        x.n_features(),
+        map.nodata_count()
+    );
+    println!("inertia:    {inertia_value:.6}");
+    println!("iterations: {iterations}");
+    println!("threads:    {threads}");
+    println!("seconds:    {:.3}", start.elapsed().as_secs_f64());
+    println!("output:     {}", path.display());
+    Ok(())
 }
 
 /// Options shared by every command that writes a raster.
@@ -329,6 +530,7 @@ fn run(cli: Cli) -> rasterlab::Result<()> {
         Command::Ndi(args) => ndi(*args)?,
         Command::Reduce(args) => reduce(*args)?,
         Command::Product(args) => product(*args)?,
+        Command::Cluster(args) => cluster(*args)?,
     }
     Ok(())
 }

@@ -1,0 +1,419 @@
+//! Clustering of raster pixels: samples <-> maps, k-means, mini-batch k-means, spectral
+//! clustering and the metrics to judge them.
+//!
+//! One file per concept:
+//!
+//! | file | what |
+//! |---|---|
+//! | [`samples`] | [`Samples`] (valid pixels as a samples x features matrix, remembering where each came from) and [`LabelMap`] (labels back on the raster grid, saved as GeoTIFF) |
+//! | [`kmeans`] | [`KMeans`]: k-means++ / k-means‖ initialisation, exact Lloyd iterations on a rayon pool |
+//! | [`minibatch`] | [`MiniBatchKMeans`]: `partial_fit`, in-memory `fit`, and `fit_raster` streaming a raster chunk by chunk |
+//! | [`spectral`] | [`SpectralClustering`]: RBF affinity, exact (scikit-learn's spectral embedding) or Nystrom (dask-ml), eigenvectors with `faer` |
+//! | [`metrics`] | inertia, adjusted Rand index, sampled silhouette score |
+//!
+//! Every estimator is a builder validated when it is used (`KMeans::new(8).seed(0)` then
+//! `.fit(&x)?`), builds its own rayon pool for the call (evcxr resets statics in every
+//! notebook cell), and is deterministic for a given seed: work is split into fixed chunks
+//! of samples whose partial results are reduced in order, so the result does not even
+//! depend on the number of threads.
+//!
+//! ```
+//! use rasterlab::prelude::*;
+//! use ndarray::array;
+//!
+//! let x = Samples::from_array(array![[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]]);
+//! let km = KMeans::new(2).seed(0).fit(&x)?;
+//! assert_eq!(km.labels()[0], km.labels()[1]);
+//! assert_ne!(km.labels()[0], km.labels()[2]);
+//! # Ok::<(), rasterlab::Error>(())
+//! ```
+
+pub mod kmeans;
+pub mod metrics;
+pub mod minibatch;
+pub mod samples;
+pub mod spectral;
+
+use ndarray::{Array2, ArrayView2};
+
+use crate::error::{Error, Result};
+use crate::resources::PoolPlan;
+
+pub use kmeans::{Algorithm, Init, KMeans, KMeansModel};
+pub use metrics::{adjusted_rand_index, inertia, silhouette_score};
+pub use minibatch::MiniBatchKMeans;
+pub use samples::{LabelMap, Samples, Scaler, SourceGrid};
+pub use spectral::{Gamma, SpectralClustering, SpectralMode, SpectralModel};
+
+/// A borrowed samples x features matrix in `f32` or `f64`: what the estimators take.
+///
+/// You rarely name it: every `fit` accepts anything that implements [`AsFeatures`]
+/// ([`Samples`], `Array2<f32>`, `Array2<f64>` and their views).
+#[derive(Debug, Clone, Copy)]
+pub enum FeatureView<'a> {
+    /// Single precision (pixels read from rasters).
+    F32(ArrayView2<'a, f32>),
+    /// Double precision.
+    F64(ArrayView2<'a, f64>),
+}
+
+impl FeatureView<'_> {
+    /// `(samples, features)`.
+    pub fn dim(&self) -> (usize, usize) {
+        match self {
+            FeatureView::F32(a) => a.dim(),
+            FeatureView::F64(a) => a.dim(),
+        }
+    }
+
+    /// The matrix converted to a standard-layout `f64` array (a copy).
+    pub fn to_f64(&self) -> Array2<f64> {
+        match self {
+            FeatureView::F32(a) => a.mapv(f64::from),
+            FeatureView::F64(a) => a.as_standard_layout().into_owned(),
+        }
+    }
+}
+
+/// Anything the estimators can fit: [`Samples`], `Array2<f32>`, `Array2<f64>` and views.
+///
+/// ```
+/// use rasterlab::cluster::AsFeatures;
+/// let x = ndarray::Array2::<f32>::zeros((4, 2));
+/// assert_eq!(x.features().dim(), (4, 2));
+/// ```
+pub trait AsFeatures {
+    /// The matrix, samples in rows.
+    fn features(&self) -> FeatureView<'_>;
+
+    /// Names of the features, when known (band names for [`Samples`] from a raster).
+    fn feature_names(&self) -> Option<Vec<String>> {
+        None
+    }
+}
+
+impl AsFeatures for FeatureView<'_> {
+    fn features(&self) -> FeatureView<'_> {
+        match self {
+            FeatureView::F32(a) => FeatureView::F32(a.view()),
+            FeatureView::F64(a) => FeatureView::F64(a.view()),
+        }
+    }
+}
+
+impl AsFeatures for Array2<f64> {
+    fn features(&self) -> FeatureView<'_> {
+        FeatureView::F64(self.view())
+    }
+}
+
+impl AsFeatures for Array2<f32> {
+    fn features(&self) -> FeatureView<'_> {
+        FeatureView::F32(self.view())
+    }
+}
+
+impl AsFeatures for ArrayView2<'_, f64> {
+    fn features(&self) -> FeatureView<'_> {
+        FeatureView::F64(self.view())
+    }
+}
+
+impl AsFeatures for ArrayView2<'_, f32> {
+    fn features(&self) -> FeatureView<'_> {
+        FeatureView::F32(self.view())
+    }
+}
+
+/// A floating-point element the inner loops run on (`f32` or `f64`).
+pub(crate) trait Real:
+    num_traits::Float + Send + Sync + Copy + Default + std::fmt::Debug + 'static
+{
+    fn as_f64(self) -> f64;
+    fn of(v: f64) -> Self;
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn as_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl Real for f64 {
+    #[inline(always)]
+    fn as_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn of(v: f64) -> Self {
+        v
+    }
+}
+
+/// A contiguous row-major samples x features matrix.
+#[derive(Clone, Copy)]
+pub(crate) struct Data<'a, T> {
+    pub x: &'a [T],
+    pub n: usize,
+    pub d: usize,
+}
+
+impl<'a, T: Real> Data<'a, T> {
+    #[inline(always)]
+    pub fn row(&self, i: usize) -> &'a [T] {
+        &self.x[i * self.d..(i + 1) * self.d]
+    }
+}
+
+/// Number of samples per work item in parallel passes. Fixed (not derived from the
+/// thread count) so that partial sums, and hence results, are the same on any pool.
+pub(crate) const CHUNK: usize = 8192;
+
+/// Checks that every value is finite; the first offending one is the error.
+pub(crate) fn check_finite<T: Real>(data: Data<'_, T>) -> Result<()> {
+    use rayon::prelude::*;
+    let first = data
+        .x
+        .par_chunks(CHUNK * data.d.max(1))
+        .enumerate()
+        .filter_map(|(c, chunk)| {
+            chunk
+                .iter()
+                .position(|v| !v.is_finite())
+                .map(|p| c * CHUNK * data.d + p)
+        })
+        .min();
+    match first {
+        Some(pos) => Err(Error::NonFinite {
+            sample: pos / data.d,
+            feature: pos % data.d,
+            value: data.x[pos].as_f64(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Validates `k` against `n` samples: 0 is invalid, more than `n` is too few samples.
+pub(crate) fn check_k(k: usize, n: usize, d: usize) -> Result<()> {
+    if k == 0 {
+        return Err(Error::invalid(
+            "k",
+            "the number of clusters must be at least 1",
+        ));
+    }
+    if n == 0 {
+        return Err(Error::NoValidSamples {
+            reason: "the matrix has no row".into(),
+        });
+    }
+    if d == 0 {
+        return Err(Error::invalid("features", "the matrix has no column"));
+    }
+    if k > n {
+        return Err(Error::TooFewSamples {
+            what: "k",
+            requested: k,
+            available: n,
+        });
+    }
+    Ok(())
+}
+
+/// The pool plan for a call: `threads` when given, otherwise what the machine offers.
+pub(crate) fn plan(threads: Option<usize>) -> Result<PoolPlan> {
+    let plan = PoolPlan::detect()?;
+    match threads {
+        Some(n) => plan.with_threads(n),
+        None => Ok(plan),
+    }
+}
+
+/// Small, fast, seedable generator (xoshiro256++ seeded through splitmix64). Its stream
+/// is fixed by this code, so results are reproducible across rasterlab versions that do
+/// not change it and across platforms.
+#[derive(Debug, Clone)]
+pub(crate) struct Rng {
+    s: [u64; 4],
+}
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        let mut sm = seed;
+        let mut next = || {
+            sm = sm.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = sm;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Rng {
+            s: [next(), next(), next(), next()],
+        }
+    }
+
+    /// A generator for sub-task `a`, `b` of a job seeded with `seed`, independent of the
+    /// order in which sub-tasks run.
+    pub fn derive(seed: u64, a: u64, b: u64) -> Rng {
+        let mut r = Rng::new(seed ^ a.wrapping_mul(0xA24B_AED4_963E_E407));
+        let x = r.next_u64() ^ b.wrapping_mul(0x9FB2_1C65_1E98_DF25);
+        Rng::new(x)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Uniform integer in `0..n` (`n > 0`), without modulo bias.
+    pub fn below(&mut self, n: usize) -> usize {
+        let n = n as u64;
+        let zone = u64::MAX - u64::MAX % n;
+        loop {
+            let v = self.next_u64();
+            if v < zone {
+                return (v % n) as usize;
+            }
+        }
+    }
+
+    /// Fisher-Yates shuffle.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
+
+    /// `m` distinct indices out of `0..n`, in random order (`m <= n`).
+    pub fn sample_indices(&mut self, n: usize, m: usize) -> Vec<usize> {
+        if m * 4 >= n {
+            let mut all: Vec<usize> = (0..n).collect();
+            // partial Fisher-Yates: the first m are a uniform sample
+            for i in 0..m {
+                let j = i + self.below(n - i);
+                all.swap(i, j);
+            }
+            all.truncate(m);
+            all
+        } else {
+            let mut seen = std::collections::HashSet::with_capacity(m * 2);
+            let mut out = Vec::with_capacity(m);
+            while out.len() < m {
+                let v = self.below(n);
+                if seen.insert(v) {
+                    out.push(v);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Formats a float for tables: 6 significant digits, scientific when far from 1.
+pub(crate) fn fmt_num(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e6).contains(&a) {
+        format!("{v:.4e}")
+    } else {
+        let digits = 5 - a.log10().floor() as i32;
+        format!("{v:.*}", digits.clamp(0, 8) as usize)
+    }
+}
+
+/// An HTML table with a header row and numeric cells, for centroids and counts.
+pub(crate) fn html_matrix(caption: &str, header: &[String], rows: &[Vec<String>]) -> String {
+    use crate::display::escape_html;
+    let mut html = format!(
+        "<table class=\"rasterlab\" style=\"border-collapse:collapse;font-family:monospace\">\
+         <caption style=\"text-align:left;font-weight:bold\">{}</caption><tr>",
+        escape_html(caption)
+    );
+    for h in header {
+        html.push_str(&format!(
+            "<th style=\"text-align:right;padding:0 0.6em\">{}</th>",
+            escape_html(h)
+        ));
+    }
+    html.push_str("</tr>");
+    for row in rows {
+        html.push_str("<tr>");
+        for cell in row {
+            html.push_str(&format!(
+                "<td style=\"text-align:right;padding:0 0.6em\">{}</td>",
+                escape_html(cell)
+            ));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table>");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rng_is_reproducible_and_uniform() {
+        let mut a = Rng::new(7);
+        let mut b = Rng::new(7);
+        let va: Vec<u64> = (0..5).map(|_| a.next_u64()).collect();
+        let vb: Vec<u64> = (0..5).map(|_| b.next_u64()).collect();
+        assert_eq!(va, vb);
+        let mut r = Rng::new(1);
+        let mean = (0..100_000).map(|_| r.uniform()).sum::<f64>() / 100_000.0;
+        assert!((mean - 0.5).abs() < 0.01);
+        let mut counts = [0usize; 3];
+        for _ in 0..30_000 {
+            counts[r.below(3)] += 1;
+        }
+        assert!(counts.iter().all(|&c| (9_000..11_000).contains(&c)));
+        let s = r.sample_indices(10, 10);
+        let mut sorted = s.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+        let s = r.sample_indices(1000, 10);
+        assert_eq!(s.iter().collect::<std::collections::HashSet<_>>().len(), 10);
+    }
+
+    #[test]
+    fn finite_check_names_the_value() {
+        let x = [1.0f32, 2.0, 3.0, f32::NAN];
+        let e = check_finite(Data { x: &x, n: 2, d: 2 }).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::NonFinite {
+                sample: 1,
+                feature: 1,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn numbers_format_compactly() {
+        assert_eq!(fmt_num(2213.0352), "2213.04");
+        assert_eq!(fmt_num(0.77110034), "0.771100");
+        assert_eq!(fmt_num(1.5e-7), "1.5000e-7");
+    }
+}
