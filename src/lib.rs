@@ -24,6 +24,7 @@
 pub mod array;
 pub mod cluster;
 pub mod dashboard;
+pub mod datasets;
 pub mod display;
 pub mod error;
 pub mod exec;
