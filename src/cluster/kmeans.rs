@@ -973,11 +973,17 @@ fn assign_fixed<T: Real, const D: usize>(
     let mut sums = vec![[0.0f64; D]; 4 * k];
     let mut counts = vec![0.0f64; 4 * k];
     let mut inertia = [0.0f64; 4];
+    // k <= 8: the one block as a local value, which the stores below cannot alias, so it
+    // stays in registers instead of being reloaded for every sample
+    let single: Option<[[T; 8]; D]> = (blocks.len() == 1).then(|| blocks[0]);
     for (o, (row, l)) in x.chunks_exact(D).zip(lab.iter_mut()).enumerate() {
         let Ok(row) = <&[T; D]>::try_from(row) else {
             continue;
         };
-        let (c, dist) = nearest_fixed::<T, D>(&blocks, row);
+        let (c, dist) = match &single {
+            Some(blk) => nearest_fixed::<T, D>(std::slice::from_ref(blk), row),
+            None => nearest_fixed::<T, D>(&blocks, row),
+        };
         if *l != c as i32 {
             p.changed += 1;
             *l = c as i32;

@@ -43,23 +43,25 @@ pub fn inertia(
             format!("label {bad} has no centroid (k = {k})"),
         ));
     }
-    let parts: Vec<f64> = (0..n)
-        .into_par_iter()
-        .with_min_len(super::CHUNK)
-        .fold_chunks(
-            super::CHUNK,
-            || 0.0,
-            |acc, i| {
-                let c = centroids.row(labels[i] as usize);
-                acc + x
-                    .row(i)
-                    .iter()
-                    .zip(c.iter())
-                    .map(|(a, b)| (a - b).powi(2))
-                    .sum::<f64>()
-            },
-        )
-        .collect();
+    let pool = super::plan(None)?.build_pool()?;
+    let parts: Vec<f64> = pool.install(|| {
+        (0..n)
+            .into_par_iter()
+            .fold_chunks(
+                super::CHUNK,
+                || 0.0,
+                |acc, i| {
+                    let c = centroids.row(labels[i] as usize);
+                    acc + x
+                        .row(i)
+                        .iter()
+                        .zip(c.iter())
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum::<f64>()
+                },
+            )
+            .collect()
+    });
     Ok(parts.iter().sum())
 }
 
@@ -161,7 +163,8 @@ pub fn silhouette_score(
     };
     let m = idx.len();
     let flat: Vec<f64> = idx.iter().flat_map(|&i| x.row(i).to_vec()).collect();
-    super::check_finite(super::Data { x: &flat, n: m, d })?;
+    let pool = super::plan(None)?.build_pool()?;
+    pool.install(|| super::check_finite(super::Data { x: &flat, n: m, d }))?;
     let mut ids: HashMap<i32, usize> = HashMap::new();
     let lab: Vec<usize> = idx
         .iter()
@@ -184,7 +187,6 @@ pub fn silhouette_score(
     for &l in &lab {
         sizes[l] += 1;
     }
-    let pool = super::plan(None)?.build_pool()?;
     let scores: Vec<f64> = pool.install(|| {
         (0..m)
             .into_par_iter()

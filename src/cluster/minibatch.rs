@@ -520,8 +520,20 @@ impl MiniBatchKMeans {
         let start = Instant::now();
         let plan = super::plan(self.threads)?;
         let pool = plan.build_pool()?;
+        // everything, including the sequential steps' small parallel passes, on this pool
+        pool.install(|| self.fit_raster_on(raster, bands, &plan, &pool, start))
+    }
+
+    fn fit_raster_on(
+        &self,
+        raster: &Raster,
+        bands: &[&str],
+        plan: &crate::resources::PoolPlan,
+        pool: &rayon::ThreadPool,
+        start: Instant,
+    ) -> Result<KMeansModel> {
         let windows = match raster.chunk_size() {
-            Some(_) => raster.chunk_grid(&plan, 4 * bands.len())?.iter().collect(),
+            Some(_) => raster.chunk_grid(plan, 4 * bands.len())?.iter().collect(),
             None => strips(raster, bands.len(), plan.chunk_bytes() as usize),
         };
         let (k, d) = (self.k, bands.len());

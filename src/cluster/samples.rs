@@ -330,10 +330,20 @@ impl Samples {
     /// assert_eq!(x.to_f64(), ndarray::array![[-1.0, 0.0], [1.0, 0.0]]);
     /// ```
     pub fn standardize(mut self) -> Samples {
-        let (mean, var) = match &self.values {
-            Values::F32(a) => super::kmeans::column_stats(view_data(a)),
-            Values::F64(a) => super::kmeans::column_stats(view_data(a)),
+        // parallel passes on a pool of this call (never rayon's global pool)
+        let pool = super::plan(None).and_then(|p| p.build_pool()).ok();
+        let run = |f: &mut (dyn FnMut() + Send)| match &pool {
+            Some(pool) => pool.install(f),
+            None => f(),
         };
+        let mut stats = (Vec::new(), Vec::new());
+        run(&mut || {
+            stats = match &self.values {
+                Values::F32(a) => super::kmeans::column_stats(view_data(a)),
+                Values::F64(a) => super::kmeans::column_stats(view_data(a)),
+            }
+        });
+        let (mean, var) = stats;
         let std: Vec<f64> = var
             .iter()
             .map(|&v| {
@@ -345,7 +355,8 @@ impl Samples {
             })
             .collect();
         let d = std.len().max(1);
-        match &mut self.values {
+        let values = &mut self.values;
+        run(&mut || match values {
             Values::F32(a) => {
                 if let Some(x) = a.as_slice_mut() {
                     x.par_chunks_mut(d).for_each(|row| {
@@ -364,7 +375,7 @@ impl Samples {
                     });
                 }
             }
-        }
+        });
         self.scaler = Some(Scaler { mean, std });
         self
     }
