@@ -239,10 +239,7 @@ impl Raster {
             .into_iter()
             .map(|p| p.as_ref().to_path_buf())
             .collect();
-        match how {
-            Stack::Band => Self::stack(&paths, how, None),
-            Stack::Time => Self::stack(&paths, how, None),
-        }
+        Self::stack(&paths, how, None)
     }
 
     /// A time stack with the dates given, one per file (each file one time step).
