@@ -7,8 +7,10 @@
                       64-bit offset: contiguous, read by GDAL and xarray alike)
     pixels.f32        the scene's valid pixels (no band equal to 0) x 3 bands, reflectance
                       (stored * 1e-4), float32 little-endian, row-major (W4)
-    rain_samples.f32  6157 x 303 float32 samples x days of a 47 x 131 rainfall-like cube
-                      with 8 known regions (W5); rain_truth.i32 the region of each sample
+    rain_samples.f32  6157 x 303 float32 samples x days of the 47 x 131 rainfall-like cube
+                      with 8 known regions (W5), from rasterlab::datasets::rainfall_cube(7)
+                      (run through target/release/examples/bench_runner gen-rain);
+                      rain_truth.i32 the region of each sample
     manifest.json     shapes and how each file was made
 
 Run with the bench venv's python: `.venv-bench/bin/python bench/gen_data.py`.
@@ -29,7 +31,7 @@ OUT = ROOT / "bench" / "data"
 SCENE = DATA / "LC08_L1TP_224078_20200518_20200518_01_RT.TIF"
 
 CUBE_SHAPE = (303, 550, 501)  # time, y, x
-RAIN_SHAPE = (303, 47, 131)  # time, y, x -> 6157 samples x 303 features
+RAIN_SHAPE = (303, 47, 131)  # time, y, x -> 6157 samples x 303 features (rasterlab's generator)
 N_REGIONS = 8
 
 
@@ -139,28 +141,13 @@ def build_pixels(path: Path):
     return x.shape
 
 
-def build_rain(path: Path, truth_path: Path):
-    """8 regions (Voronoi cells of fixed seeds) on a 47 x 131 grid, each with its own
-    seasonal regime and wet-day frequency; daily amounts gamma-distributed."""
-    nt, ny, nx = RAIN_SHAPE
-    rng = np.random.default_rng(6157)
-    # region centres spread over the grid; amplitudes 2..16 mm/day and phases 0..315 days
-    seeds = np.stack([rng.permutation(np.linspace(4, ny - 4, N_REGIONS)), np.linspace(8, nx - 8, N_REGIONS)], 1)
-    yy, xx = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-    d = (yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2
-    region = np.argmin(d, axis=-1)  # (ny, nx)
-    t = np.arange(nt)
-    amp = np.linspace(2.0, 16.0, N_REGIONS)[rng.permutation(N_REGIONS)]
-    phase = np.linspace(0.0, 315.0, N_REGIONS)
-    wet_p = rng.uniform(0.6, 0.9, N_REGIONS)
-    regime = amp[:, None] * (1.0 + 0.9 * np.sin(2 * np.pi * (t[None, :] - phase[:, None]) / 365.0))
-    mean = regime[region]  # (ny, nx, nt)
-    wet = rng.random((ny, nx, nt)) < wet_p[region][..., None]
-    amount = rng.gamma(4.0, 1.0, (ny, nx, nt)) * mean / 4.0 / wet_p[region][..., None]
-    rain = np.where(wet, amount, 0.0).astype("<f4").reshape(ny * nx, nt)
-    rain.tofile(path)
-    region.reshape(-1).astype("<i4").tofile(truth_path)
-    return rain.shape
+def build_rain(out_dir: Path):
+    """W5's input comes from rasterlab's own generator (`datasets::rainfall_cube(7)`, the
+    cube the clustering tests and notebook 03 use), through the bench runner."""
+    runner = ROOT / "target" / "release" / "examples" / "bench_runner"
+    subprocess.run([str(runner), "gen-rain", "--input", "-", "-o", str(out_dir)], check=True, stdout=subprocess.DEVNULL)
+    n = (out_dir / "rain_samples.f32").stat().st_size // (4 * RAIN_SHAPE[0])
+    return (n, RAIN_SHAPE[0])
 
 
 def main():
@@ -184,10 +171,12 @@ def main():
         log("building pixels.f32 (valid pixels of the scene)")
         shape = build_pixels(OUT / "pixels.f32")
         manifest["pixels.f32"] = {"shape": list(shape), "dtype": "<f4"}
-    if want("rain") and not (OUT / "rain_samples.f32").exists():
-        log("building rain_samples.f32 (6157 x 303, 8 regions)")
-        shape = build_rain(OUT / "rain_samples.f32", OUT / "rain_truth.i32")
-        manifest["rain_samples.f32"] = {"shape": list(shape), "dtype": "<f4", "truth": "rain_truth.i32", "regions": N_REGIONS}
+    rain_how = "rasterlab::datasets::rainfall_cube(7) via bench_runner gen-rain"
+    stale = manifest.get("rain_samples.f32", {}).get("how") != rain_how
+    if want("rain") and (stale or not (OUT / "rain_samples.f32").exists()):
+        log("building rain_samples.f32 (6157 x 303, 8 regions, rasterlab's generator)")
+        shape = build_rain(OUT)
+        manifest["rain_samples.f32"] = {"shape": list(shape), "dtype": "<f4", "truth": "rain_truth.i32", "regions": N_REGIONS, "how": rain_how}
     manifest_path.write_text(json.dumps(manifest, indent=1))
 
 

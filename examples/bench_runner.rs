@@ -7,6 +7,9 @@
 //! cargo run --release --example bench_runner -- product --input a.tif,b.tif,c.tif -o out.tif --threads 2
 //! cargo run --release --example bench_runner -- resample --input 'NETCDF:"cube.nc":rain' --threads 2
 //! cargo run --release --example bench_runner -- noop --input scene.tif --chunks 20x18 --window 2000x1800
+//! cargo run --release --example bench_runner -- kmeans --input bench/data/pixels.f32 --threads 2
+//! cargo run --release --example bench_runner -- spectral --input bench/data/rain_samples.f32 --mode exact
+//! cargo run --release --example bench_runner -- gen-rain -o bench/data
 //! ```
 //!
 //! Only the public API is used. `--profile FILE.svg` also records the run with the
@@ -17,6 +20,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
+use rasterlab::cluster::metrics::adjusted_rand_index;
 use rasterlab::prelude::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -29,10 +33,19 @@ enum Workload {
     Resample,
     /// A no-op map_blocks (returns the block id) over many tiny chunks.
     Noop,
-    /// k-means on the valid pixels (needs the `cluster` module).
+    /// k-means (k-means++, 1 init) on samples x 3 float32 (`pixels.f32`).
     Kmeans,
-    /// Spectral clustering (needs the `cluster` module).
+    /// Spectral clustering of samples x 303 float32 (`rain_samples.f32`), `--mode`.
     Spectral,
+    /// Writes W5's input from `rasterlab::datasets::rainfall_cube(7)` into the folder `-o`:
+    /// `rain_samples.f32` (6157 x 303) and `rain_truth.i32` (the region of each sample).
+    GenRain,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Exact,
+    Nystrom,
 }
 
 #[derive(Parser, Debug)]
@@ -61,6 +74,87 @@ struct Args {
     /// (the same protocol as the Python peers, whose first call pays lazy imports).
     #[arg(long, default_value_t = 2)]
     repeat: usize,
+    /// Clusters (kmeans, spectral).
+    #[arg(long, default_value_t = 8)]
+    k: usize,
+    /// Maximum k-means iterations.
+    #[arg(long, default_value_t = 300)]
+    max_iter: usize,
+    /// k-means tolerance (scikit-learn's definition).
+    #[arg(long, default_value_t = 1e-4)]
+    tol: f64,
+    /// Features per sample in the `.f32` input (kmeans: 3, spectral: 303).
+    #[arg(long)]
+    features: Option<usize>,
+    /// Spectral clustering: the full affinity (scikit-learn) or Nystrom (dask-ml).
+    #[arg(long, value_enum, default_value_t = Mode::Nystrom)]
+    mode: Mode,
+    /// Nystrom landmark samples.
+    #[arg(long, default_value_t = 100)]
+    n_components: usize,
+}
+
+/// A little-endian float32 file of `features` columns, as written by bench/gen_data.py.
+fn read_f32(path: &str, features: usize) -> rasterlab::Result<Array2<f32>> {
+    let bytes = std::fs::read(path).map_err(|source| rasterlab::Error::Io {
+        path: path.into(),
+        source,
+    })?;
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let rows = values.len() / features.max(1);
+    Array2::from_shape_vec((rows, features), values)
+        .map_err(|e| rasterlab::Error::invalid("input", format!("{path}: {e}")))
+}
+
+/// Labels as a `.npy` file (int32), for the harness's ARI between sides.
+fn write_npy(path: &std::path::Path, labels: &[i32]) -> rasterlab::Result<()> {
+    let mut header = format!(
+        "{{'descr': '<i4', 'fortran_order': False, 'shape': ({},), }}",
+        labels.len()
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    labels
+        .iter()
+        .for_each(|l| out.extend_from_slice(&l.to_le_bytes()));
+    std::fs::write(path, out).map_err(|source| rasterlab::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Within-cluster sum of squares recomputed in f64 from the labels, each cluster around
+/// its own mean: the same formula bench/peers.py applies to every side.
+fn wcss(x: &Array2<f32>, labels: &[i32], k: usize) -> f64 {
+    let d = x.ncols();
+    let mut sum = vec![0f64; k * d];
+    let mut n = vec![0usize; k];
+    for (row, &l) in x.rows().into_iter().zip(labels) {
+        let l = l as usize;
+        n[l] += 1;
+        row.iter()
+            .enumerate()
+            .for_each(|(j, &v)| sum[l * d + j] += f64::from(v));
+    }
+    x.rows()
+        .into_iter()
+        .zip(labels)
+        .map(|(row, &l)| {
+            let l = l as usize;
+            row.iter()
+                .enumerate()
+                .map(|(j, &v)| (f64::from(v) - sum[l * d + j] / n[l] as f64).powi(2))
+                .sum::<f64>()
+        })
+        .sum()
 }
 
 fn parse_pair(s: &str) -> rasterlab::Result<(usize, usize)> {
@@ -191,11 +285,81 @@ fn run(args: &Args, prof: Option<&Profiler>) -> rasterlab::Result<String> {
                 secs * 1e6 / ids.len().max(1) as f64
             )
         }
-        Workload::Kmeans | Workload::Spectral => {
-            return Err(rasterlab::Error::invalid(
-                "workload",
-                "unsupported: this tree has no rasterlab::cluster module yet",
-            ));
+        Workload::Kmeans => {
+            // Loading the file is outside the timing, as on the Python side.
+            let x = read_f32(&args.input[0], args.features.unwrap_or(3))?;
+            let t0 = Instant::now();
+            let model = KMeans::new(args.k)
+                .n_init(1)
+                .max_iter(args.max_iter)
+                .tol(args.tol)
+                .seed(0)
+                .threads(args.threads)
+                .progress(ProgressMode::Silent)
+                .fit(&x)?;
+            let secs = t0.elapsed().as_secs_f64();
+            if let Some(out) = &args.output {
+                write_npy(out, model.labels())?;
+            }
+            format!(
+                r#"{{"seconds": {secs:.6}, "wcss": {:.6}, "iterations": {}, "n": {}}}"#,
+                wcss(&x, model.labels(), args.k),
+                model.n_iter(),
+                x.nrows()
+            )
+        }
+        Workload::Spectral => {
+            let x = read_f32(&args.input[0], args.features.unwrap_or(303))?;
+            let t0 = Instant::now();
+            let sc = SpectralClustering::new(args.k)
+                .seed(0)
+                .threads(args.threads)
+                .progress(ProgressMode::Silent)
+                .n_components(args.n_components);
+            let sc = match args.mode {
+                Mode::Exact => sc.exact(),
+                Mode::Nystrom => sc.nystrom(),
+            };
+            let model = sc.fit(&x)?;
+            let secs = t0.elapsed().as_secs_f64();
+            if let Some(out) = &args.output {
+                write_npy(out, model.labels())?;
+            }
+            let truth = std::path::Path::new(&args.input[0]).with_file_name("rain_truth.i32");
+            let ari = match std::fs::read(&truth) {
+                Ok(bytes) => {
+                    let t: Vec<i32> = bytes
+                        .chunks_exact(4)
+                        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect();
+                    adjusted_rand_index(&t, model.labels())?
+                }
+                Err(_) => f64::NAN,
+            };
+            format!(
+                r#"{{"seconds": {secs:.6}, "gamma": {:.6e}, "ari_truth": {ari:.6}}}"#,
+                model.gamma()
+            )
+        }
+        Workload::GenRain => {
+            let dir = args
+                .output
+                .clone()
+                .ok_or_else(|| rasterlab::Error::invalid("output", "give -o FOLDER"))?;
+            let cube = rasterlab::datasets::rainfall_cube(7);
+            let samples: Vec<u8> = cube
+                .samples
+                .iter()
+                .flat_map(|&v| (v as f32).to_le_bytes())
+                .collect();
+            let truth: Vec<u8> = cube.truth.iter().flat_map(|l| l.to_le_bytes()).collect();
+            for (name, bytes) in [("rain_samples.f32", samples), ("rain_truth.i32", truth)] {
+                let path = dir.join(name);
+                std::fs::write(&path, bytes)
+                    .map_err(|source| rasterlab::Error::Io { path, source })?;
+            }
+            let (n, d) = cube.samples.dim();
+            format!(r#"{{"seconds": 0, "n": {n}, "features": {d}}}"#)
         }
     };
     Ok(json)

@@ -151,7 +151,7 @@ impl ChunkGrid {
         let bytes = |cw: usize, ch: usize| (cw * ch * bytes_per_pixel.max(1)) as u64;
         loop {
             // Grow the shorter side first so that chunks stay roughly square.
-            let (nw, nh) = if cw * bh <= ch * bw || ch >= height {
+            let (nw, nh) = if cw < width && (cw * bh <= ch * bw || ch >= height) {
                 ((cw + bw).min(width), ch)
             } else {
                 (cw, (ch + bh).min(height))

@@ -70,4 +70,12 @@ fn aligned_grids_are_block_multiples_and_keep_workers_busy() {
     let (cw, ch) = grid.chunk_size();
     assert_eq!(cw, 515);
     assert_eq!(ch % 8, 0);
+    // ... and grow past one strip while the budget and the worker count allow it
+    // (16 chunks of 403 rows: 24 rows each).
+    assert_eq!(ch, 24, "strips should be grouped");
+    // One-row blocks (GDAL's netCDF driver on a contiguous variable): many rows per chunk.
+    let grid = ChunkGrid::aligned(501, 550, (501, 1), 303 * 4, 64 << 20, 2).expect("grid");
+    // 36 rows is the tallest chunk that still gives 16 chunks (550 / 37 rounds up to 15).
+    assert_eq!(grid.chunk_size(), (501, 36));
+    assert!(grid.len() >= 16);
 }

@@ -311,7 +311,7 @@ impl LazyArray {
     fn eval_window(&self, reader: &Reader, chunk: usize, window: Window) -> Result<Vec<f32>> {
         let n = window.len();
         let (idx, needed) = self.read_plan();
-        let mut buf = vec![0f32; n * idx.len()];
+        let mut buf = reader.buffer(n * idx.len());
         let t0 = std::time::Instant::now();
         reader.read_decoded(&self.raster, self.raster.absolute(window), &idx, &mut buf)?;
         if let Some(p) = &self.observer {
@@ -325,7 +325,9 @@ impl LazyArray {
                 stored as u64,
             );
         }
-        self.eval_inputs(&buf, &needed, n)
+        let out = self.eval_inputs(&buf, &needed, n);
+        reader.give_back(buf);
+        out
     }
 
     /// Evaluates every variable and the time pipeline on decoded inputs `buf` (time-major
@@ -342,6 +344,16 @@ impl LazyArray {
             }
             return Ok(expr.eval(&inputs, n).into_owned());
         }
+        if let ([(_, Expr::Band(b))], [only]) = (self.vars.as_slice(), needed)
+            && b == only
+        {
+            // One plain band over time (the time-series case): the inputs are the series.
+            return Ok(if self.time_ops.is_empty() {
+                buf.to_vec()
+            } else {
+                time::apply(buf, n, &dates, &self.time_ops)
+            });
+        }
         let mut out = Vec::with_capacity(n * self.n_bands()?);
         for (_, expr) in &self.vars {
             let mut series = Vec::with_capacity(n * nt);
@@ -356,7 +368,7 @@ impl LazyArray {
             if self.time_ops.is_empty() {
                 out.extend_from_slice(&series);
             } else {
-                out.extend_from_slice(&time::apply(series, n, &dates, &self.time_ops));
+                out.extend_from_slice(&time::apply(&series, n, &dates, &self.time_ops));
             }
         }
         Ok(out)

@@ -208,99 +208,104 @@ pub(crate) fn axis_after(dates: &[NaiveDate], ops: &[TimeOp]) -> Result<Axis> {
     Ok(axis)
 }
 
-/// Reduces `rows` (each `n` values) with `stat` into `out` (`n` values).
-fn reduce_rows(rows: &[&[f32]], stat: Stat, out: &mut [f32]) {
-    let n = out.len();
-    let mut count = vec![0u32; n];
-    let mut acc = vec![0f64; n];
-    match stat {
-        Stat::Min | Stat::Max => {
-            out.fill(f32::NAN);
-            for row in rows {
-                for ((o, &v), c) in out.iter_mut().zip(row.iter()).zip(count.iter_mut()) {
-                    if !v.is_nan() {
-                        *o = if *c == 0 {
-                            v
-                        } else if stat == Stat::Min {
-                            o.min(v)
-                        } else {
-                            o.max(v)
-                        };
-                        *c += 1;
-                    }
-                }
-            }
-            return;
+/// Accumulators reused across the groups of one chunk: sized once per chunk rather than
+/// once per week (each is a few hundred KB, which the allocator would map and fault in
+/// again every time).
+#[derive(Default)]
+struct Scratch {
+    count: Vec<u32>,
+    acc: Vec<f64>,
+    ss: Vec<f64>,
+}
+
+impl Scratch {
+    fn reset(&mut self, n: usize) {
+        for v in [&mut self.acc, &mut self.ss] {
+            v.clear();
+            v.resize(n, 0.0);
         }
-        _ => {
-            for row in rows {
-                for ((a, &v), c) in acc.iter_mut().zip(row.iter()).zip(count.iter_mut()) {
-                    if !v.is_nan() {
-                        *a += f64::from(v);
-                        *c += 1;
-                    }
-                }
+        self.count.clear();
+        self.count.resize(n, 0);
+    }
+}
+
+/// Reduces `rows` (each `n` values) with `stat` into `out` (`n` values). NaN is skipped;
+/// the loops are branch-free so that they vectorize.
+fn reduce_rows(rows: &[&[f32]], stat: Stat, out: &mut [f32], s: &mut Scratch) {
+    let n = out.len();
+    s.reset(n);
+    if let Stat::Min | Stat::Max = stat {
+        // NaN never wins `min`/`max`, so starting from NaN skips missing values.
+        out.fill(f32::NAN);
+        for row in rows {
+            if stat == Stat::Min {
+                out.iter_mut()
+                    .zip(row.iter())
+                    .for_each(|(o, &v)| *o = o.min(v));
+            } else {
+                out.iter_mut()
+                    .zip(row.iter())
+                    .for_each(|(o, &v)| *o = o.max(v));
             }
+        }
+        return;
+    }
+    for row in rows {
+        for ((a, &v), c) in s.acc.iter_mut().zip(row.iter()).zip(s.count.iter_mut()) {
+            let ok = !v.is_nan();
+            *a += if ok { f64::from(v) } else { 0.0 };
+            *c += u32::from(ok);
         }
     }
+    let nan_if_empty = |c: u32, v: f64| if c == 0 { f32::NAN } else { v as f32 };
     match stat {
-        Stat::Count => out.iter_mut().zip(&count).for_each(|(o, &c)| *o = c as f32),
+        Stat::Count => out
+            .iter_mut()
+            .zip(&s.count)
+            .for_each(|(o, &c)| *o = c as f32),
         Stat::Sum => out
             .iter_mut()
-            .zip(acc.iter().zip(&count))
-            .for_each(|(o, (&a, &c))| *o = if c == 0 { f32::NAN } else { a as f32 }),
+            .zip(s.acc.iter().zip(&s.count))
+            .for_each(|(o, (&a, &c))| *o = nan_if_empty(c, a)),
         Stat::Mean => out
             .iter_mut()
-            .zip(acc.iter().zip(&count))
-            .for_each(|(o, (&a, &c))| {
-                *o = if c == 0 {
-                    f32::NAN
-                } else {
-                    (a / f64::from(c)) as f32
-                }
-            }),
+            .zip(s.acc.iter().zip(&s.count))
+            .for_each(|(o, (&a, &c))| *o = nan_if_empty(c, a / f64::from(c.max(1)))),
         Stat::Std => {
             // Two passes: the mean first, then squared deviations (stable for large means).
-            let mean: Vec<f64> = acc
-                .iter()
-                .zip(&count)
-                .map(|(&a, &c)| if c == 0 { 0.0 } else { a / f64::from(c) })
-                .collect();
-            let mut ss = vec![0f64; n];
+            s.acc
+                .iter_mut()
+                .zip(&s.count)
+                .for_each(|(a, &c)| *a /= f64::from(c.max(1)));
             for row in rows {
-                for ((s, &v), &m) in ss.iter_mut().zip(row.iter()).zip(&mean) {
-                    if !v.is_nan() {
-                        *s += (f64::from(v) - m).powi(2);
-                    }
+                for ((q, &v), &m) in s.ss.iter_mut().zip(row.iter()).zip(&s.acc) {
+                    let d = if v.is_nan() { 0.0 } else { f64::from(v) - m };
+                    *q += d * d;
                 }
             }
             out.iter_mut()
-                .zip(ss.iter().zip(&count))
-                .for_each(|(o, (&s, &c))| {
-                    *o = if c == 0 {
-                        f32::NAN
-                    } else {
-                        (s / f64::from(c)).sqrt() as f32
-                    }
-                });
+                .zip(s.ss.iter().zip(&s.count))
+                .for_each(|(o, (&q, &c))| *o = nan_if_empty(c, (q / f64::from(c.max(1))).sqrt()));
         }
         Stat::Min | Stat::Max => {}
     }
 }
 
 /// Applies `ops` to a time-major series of `dates.len()` rows of `n` values.
-pub(crate) fn apply(series: Vec<f32>, n: usize, dates: &[NaiveDate], ops: &[TimeOp]) -> Vec<f32> {
-    let mut series = series;
+pub(crate) fn apply(series: &[f32], n: usize, dates: &[NaiveDate], ops: &[TimeOp]) -> Vec<f32> {
+    let mut owned: Option<Vec<f32>> = None;
     let mut dates = dates.to_vec();
+    let mut scratch = Scratch::default();
     for op in ops {
-        let rows: Vec<&[f32]> = series.chunks_exact(n.max(1)).collect();
-        series = match op {
+        let current = owned.as_deref().unwrap_or(series);
+        let rows: Vec<&[f32]> = current.chunks_exact(n.max(1)).collect();
+        let next = match op {
             TimeOp::Resample(period, stat) => {
                 let (labels, members) = groups(&dates, *period);
                 let mut out = vec![0f32; labels.len() * n];
                 for (g, m) in members.iter().enumerate() {
                     let group: Vec<&[f32]> = m.iter().map(|&t| rows[t]).collect();
-                    reduce_rows(&group, *stat, &mut out[g * n..(g + 1) * n]);
+                    reduce_rows(&group, *stat, &mut out[g * n..(g + 1) * n], &mut scratch);
                 }
                 dates = labels;
                 out
@@ -308,11 +313,12 @@ pub(crate) fn apply(series: Vec<f32>, n: usize, dates: &[NaiveDate], ops: &[Time
             TimeOp::Reduce(stats) => {
                 let mut out = vec![0f32; stats.len() * n];
                 for (k, stat) in stats.iter().enumerate() {
-                    reduce_rows(&rows, *stat, &mut out[k * n..(k + 1) * n]);
+                    reduce_rows(&rows, *stat, &mut out[k * n..(k + 1) * n], &mut scratch);
                 }
                 out
             }
         };
+        owned = Some(next);
     }
-    series
+    owned.unwrap_or_else(|| series.to_vec())
 }

@@ -4,6 +4,7 @@
 //! keep between notebook cells); GDAL handles are opened by each worker thread when a
 //! computation runs, because GDAL 3.6 datasets are `Send` but not `Sync`.
 
+mod netcdf;
 pub mod time;
 pub mod write;
 
@@ -1003,8 +1004,12 @@ impl fmt::Display for Raster {
 /// Per-worker GDAL handles for a raster's files; never shared between threads.
 pub(crate) struct Reader {
     datasets: Vec<Dataset>,
+    /// The multidimensional fast path of each dataset that is a NetCDF (time, y, x) cube.
+    cubes: Vec<Option<netcdf::Cube>>,
     /// For each band of the raster: (dataset index, 1-based band in that dataset).
     band_map: Vec<(usize, i32)>,
+    /// A read buffer kept between chunks, so each chunk does not fault in fresh pages.
+    spare: std::cell::RefCell<Vec<f32>>,
 }
 
 impl Reader {
@@ -1025,7 +1030,29 @@ impl Reader {
             .iter()
             .map(|p| open_dataset(p))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Reader { datasets, band_map })
+        let cubes = paths
+            .iter()
+            .zip(&datasets)
+            .map(|(p, ds)| netcdf::Cube::open(p, ds))
+            .collect();
+        Ok(Reader {
+            datasets,
+            cubes,
+            band_map,
+            spare: Default::default(),
+        })
+    }
+
+    /// A buffer of `len` values (contents unspecified), reusing the one given back last.
+    pub(crate) fn buffer(&self, len: usize) -> Vec<f32> {
+        let mut buf = self.spare.take();
+        buf.resize(len, 0.0);
+        buf
+    }
+
+    /// Keeps `buf` for the next [`buffer`](Reader::buffer) call.
+    pub(crate) fn give_back(&self, buf: Vec<f32>) {
+        self.spare.replace(buf);
     }
 
     /// Reads bands `idx` (0-based raster bands) of `window` into `out`, band-sequential.
@@ -1068,6 +1095,15 @@ impl Reader {
                 .map(|&i| self.band_map[i].1)
                 .collect();
             let buf = &mut out[start * n..end * n];
+            // A run of consecutive time steps of a NetCDF cube: one multidimensional read.
+            if let Some(cube) = &self.cubes[ds]
+                && size == (window.width, window.height)
+                && bands.windows(2).all(|b| b[1] == b[0] + 1)
+                && cube.read(window, bands[0] as usize - 1, bands.len(), buf)
+            {
+                start = end;
+                continue;
+            }
             let to_int = |v: usize| {
                 i32::try_from(v)
                     .map_err(|_| Error::invalid("window", format!("{window} is too large")))

@@ -85,20 +85,38 @@ pub fn write_netcdf(dir: &Path) -> PathBuf {
 
 /// Writes the time steps `steps` of the cube as `<name>.nc`.
 pub fn write_netcdf_part(dir: &Path, name: &str, steps: std::ops::Range<usize>) -> PathBuf {
+    write_netcdf_rows(dir, name, steps, false)
+}
+
+/// The whole cube as `<name>.nc` with rows stored south first (y increasing), as many
+/// climate files are; GDAL presents them north-up.
+pub fn write_netcdf_south_up(dir: &Path, name: &str) -> PathBuf {
+    write_netcdf_rows(dir, name, 0..dates().len(), true)
+}
+
+fn write_netcdf_rows(
+    dir: &Path,
+    name: &str,
+    steps: std::ops::Range<usize>,
+    south_up: bool,
+) -> PathBuf {
+    let row = move |i: usize| if south_up { H - 1 - i } else { i };
     let origin = NaiveDate::from_ymd_opt(2020, 1, 1).expect("date");
     let times: Vec<String> = dates()[steps.clone()]
         .iter()
         .map(|d| (*d - origin).num_days().to_string())
         .collect();
     let ys: Vec<String> = (0..H)
-        .map(|i| (GT[3] + GT[5] * (i as f64 + 0.5)).to_string())
+        .map(|i| (GT[3] + GT[5] * (row(i) as f64 + 0.5)).to_string())
         .collect();
     let xs: Vec<String> = (0..W)
         .map(|i| (GT[0] + GT[1] * (i as f64 + 0.5)).to_string())
         .collect();
     let values: Vec<String> = steps
         .clone()
-        .flat_map(|t| (0..H).flat_map(move |y| (0..W).map(move |x| f32_value(t, y, x).to_string())))
+        .flat_map(|t| {
+            (0..H).flat_map(move |i| (0..W).map(move |x| f32_value(t, row(i), x).to_string()))
+        })
         .collect();
     let cdl = format!(
         "netcdf cube {{\ndimensions:\n  time = {nt} ;\n  y = {H} ;\n  x = {W} ;\nvariables:\n  \
