@@ -313,7 +313,14 @@ def check(row):
         ref = vals.get("scikit-learn")
         if not ref:
             return "-"
-        return "; ".join(f"{k} WCSS {v:.2f} ({100 * (v - ref) / ref:+.2f}% vs sklearn)" for k, v in vals.items())
+        out = []
+        for s in [row.rasterlab, *row.peers]:
+            if s.name not in vals:
+                continue
+            v, it, secs = vals[s.name], s.median("iterations"), s.median()
+            per_it = f", {it:.0f} it, {1000 * secs / it:.0f} ms/it" if it and it > 0 else ""
+            out.append(f"{s.name} WCSS {v:.2f} ({100 * (v - ref) / ref:+.3f}% vs sklearn{per_it})")
+        return "; ".join(out)
     if row.check == "ari":
         out = []
         try:
