@@ -108,8 +108,46 @@ fn reduction(c: &mut Criterion) {
     g.bench_function("weekly mean then std (40 dates, 23 x 17)", |b| {
         b.iter(|| black_box(a.compute().expect("compute")))
     });
+    // W6's cube, when `make bench` has generated it: the NetCDF slab read and the whole
+    // reduction at full size.
+    if let Ok(big) = Raster::open(format!("NETCDF:\"{BENCH_CUBE}\":rain")) {
+        let (w, h) = big.size();
+        let bytes = (w * h * big.n_times() * 4) as u64;
+        g.throughput(Throughput::Bytes(bytes)).sample_size(10);
+        let a = big
+            .band("rain")
+            .expect("band")
+            .resample(Period::Week)
+            .mean()
+            .std()
+            .threads(2)
+            .progress(ProgressMode::Silent);
+        g.bench_function(
+            format!(
+                "weekly mean then std ({} x {h} x {w} NetCDF, 2 threads)",
+                big.n_times()
+            ),
+            |b| b.iter(|| black_box(a.compute().expect("compute"))),
+        );
+        g.throughput(Throughput::Bytes(bytes / h as u64 * 36));
+        g.bench_function(format!("read one [{}, 36, {w}] slab", big.n_times()), |b| {
+            b.iter(|| {
+                black_box(
+                    big.read_cube(Window::new(0, 100, w, 36), &["rain"])
+                        .expect("read"),
+                )
+            })
+        });
+    } else {
+        eprintln!(
+            "time reduction: {BENCH_CUBE} is missing (make bench generates it); full-size cases skipped"
+        );
+    }
     g.finish();
 }
+
+/// W6's input, written by `bench/gen_data.py`.
+const BENCH_CUBE: &str = "bench/data/cube.nc";
 
 criterion_group! {
     name = benches;

@@ -68,7 +68,7 @@ pub enum Error {
     },
 
     /// A GDAL call failed.
-    #[error("GDAL error while {context}: {source}")]
+    #[error("GDAL error while {context}: {}", gdal_message(source))]
     Gdal {
         /// What rasterlab was doing.
         context: String,
@@ -168,5 +168,19 @@ impl Error {
             what,
             reason: reason.into(),
         }
+    }
+}
+
+/// GDAL's own message without the gdal crate's "CPL error class: '3', error number: '1'"
+/// wrapping; other errors as the crate words them.
+fn gdal_message(e: &gdal::errors::GdalError) -> String {
+    match e {
+        gdal::errors::GdalError::CplError { msg, .. }
+        | gdal::errors::GdalError::NullPointer { msg, .. }
+            if !msg.trim().is_empty() =>
+        {
+            msg.trim().to_string()
+        }
+        other => other.to_string(),
     }
 }

@@ -265,3 +265,62 @@ fn an_existing_output_survives_a_failed_save() {
     assert_eq!(std::fs::read(&path).expect("read"), b"previous result");
     assert_eq!(entries(dir.path()), ["ndi.tif"]);
 }
+
+/// Bad inputs whose GDAL messages must reach the user only inside rasterlab's errors. Runs
+/// in a child process of `gdal_prints_nothing_on_stderr`, which reads its stderr.
+#[test]
+#[ignore = "run by gdal_prints_nothing_on_stderr"]
+fn quiet_child() {
+    let Some(dir) = std::env::var_os("RASTERLAB_QUIET_DIR") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let notes = dir.join("notes.tif");
+    std::fs::write(&notes, "this is not a GeoTIFF").expect("write");
+    let err = Raster::open(&notes).unwrap_err();
+    println!("OPEN={err}");
+    let cut = dir.join("cut.tif");
+    let bytes = std::fs::read(data(SCENE)).expect("read");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let err = Raster::open(&cut)
+        .expect("header still opens")
+        .norm_diff("band2", "band3")
+        .expect("expr")
+        .save(dir.join("ndi.tif"))
+        .chunks(256)
+        .progress(ProgressMode::Silent)
+        .run()
+        .unwrap_err();
+    println!("SAVE={err}");
+}
+
+#[test]
+fn gdal_prints_nothing_on_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "quiet_child",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RASTERLAB_QUIET_DIR", dir.path())
+        .output()
+        .expect("child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    // Both failures happened, and GDAL's own words are in the typed errors...
+    assert!(
+        stdout.contains("OPEN=") && stdout.contains("not recognized"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("SAVE=") && stdout.contains("chunk"),
+        "{stdout}"
+    );
+    // ...not printed again by GDAL ("ERROR 4: ...", "ERROR 1: ...").
+    let printed: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ERROR")).collect();
+    assert!(printed.is_empty(), "GDAL printed on stderr: {printed:?}");
+}

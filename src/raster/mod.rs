@@ -100,9 +100,23 @@ pub(crate) fn open_dataset(path: &Path) -> Result<Dataset> {
     if !is_gdal_name(path) && !path.exists() {
         return Err(Error::NotFound(path.to_path_buf()));
     }
-    Dataset::open(path).map_err(|e| Error::NotARaster {
+    let _quiet = QuietGdal::new();
+    // Verbose errors make GDAL say why ("not recognized as a supported file format").
+    let options = gdal::DatasetOptions {
+        open_flags: gdal::GdalOpenFlags::GDAL_OF_RASTER
+            | gdal::GdalOpenFlags::GDAL_OF_READONLY
+            | gdal::GdalOpenFlags::GDAL_OF_VERBOSE_ERROR,
+        ..Default::default()
+    };
+    Dataset::open_ex(path, options).map_err(|e| Error::NotARaster {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: match e {
+            gdal::errors::GdalError::NullPointer { msg, .. } if !msg.trim().is_empty() => msg,
+            gdal::errors::GdalError::NullPointer { .. } => {
+                "GDAL recognizes no raster format in it".to_string()
+            }
+            other => other.to_string(),
+        },
     })
 }
 
@@ -1076,6 +1090,7 @@ impl Reader {
         idx: &[usize],
         out: &mut [T],
     ) -> Result<()> {
+        let _quiet = QuietGdal::new();
         let n = size.0 * size.1;
         if out.len() != n * idx.len() {
             return Err(Error::invalid(
@@ -1195,6 +1210,28 @@ fn decode(values: &mut [f32], nodata: Option<f64>, scale: f64, offset: f64) {
         }
         None if identity => {}
         None => values.iter_mut().for_each(|v| *v = *v * s + o),
+    }
+}
+
+/// Keeps GDAL from printing its own `ERROR n: ...` lines on stderr while alive, on this
+/// thread (GDAL's handler stack is per thread): rasterlab turns failures into typed errors
+/// that carry GDAL's message (`CPLGetLastErrorMsg` still records it), and in a notebook
+/// the extra red lines only repeat them.
+pub(crate) struct QuietGdal(std::marker::PhantomData<*const ()>);
+
+impl QuietGdal {
+    pub(crate) fn new() -> QuietGdal {
+        // SAFETY: pushes a handler that GDAL provides; popped on this thread by `Drop`
+        // (the marker keeps the guard on the thread that created it).
+        unsafe { gdal_sys::CPLPushErrorHandler(Some(gdal_sys::CPLQuietErrorHandler)) };
+        QuietGdal(std::marker::PhantomData)
+    }
+}
+
+impl Drop for QuietGdal {
+    fn drop(&mut self) {
+        // SAFETY: pops the handler pushed by `new` on this same thread.
+        unsafe { gdal_sys::CPLPopErrorHandler() };
     }
 }
 

@@ -48,6 +48,7 @@ impl Cube {
         if !classic.driver().short_name().eq_ignore_ascii_case("netCDF") {
             return None;
         }
+        let _quiet = super::QuietGdal::new();
         let band = classic.rasterband(1).ok()?;
         let var = band.metadata_item("NETCDF_VARNAME", "")?;
         let file = super::source_file(path);

@@ -130,6 +130,7 @@ fn parent_dir(path: &Path) -> PathBuf {
 /// Creation options for a tiled GTiff, validated against the driver (GDAL only warns
 /// about bad options and silently writes something else).
 fn creation_options(spec: &TiffSpec) -> Result<RasterCreationOptions> {
+    let _quiet = super::QuietGdal::new();
     let driver = DriverManager::get_driver_by_name("GTiff")
         .map_err(Error::gdal("loading the GTiff driver"))?;
     let (tw, th) = spec.tile;
@@ -205,6 +206,7 @@ pub struct TiffWriter {
 impl TiffWriter {
     /// Creates the temporary file for `path`.
     pub fn create(path: impl AsRef<Path>, spec: &TiffSpec) -> Result<TiffWriter> {
+        let _quiet = super::QuietGdal::new();
         let final_path = path.as_ref().to_path_buf();
         check_output_path(&final_path)?;
         if spec.bands == 0 {
@@ -279,6 +281,7 @@ impl TiffWriter {
     /// Writes `data` (row-major, `window.len()` values) into 1-based `band`; GDAL
     /// converts to the band's type (rounding and saturating for integers).
     pub fn write(&mut self, band: usize, window: Window, data: Vec<f32>) -> Result<()> {
+        let _quiet = super::QuietGdal::new();
         if !window.fits(self.size.0, self.size.1) || data.len() != window.len() {
             return Err(Error::invalid(
                 "output window",
@@ -303,6 +306,7 @@ impl TiffWriter {
 
     /// Flushes, closes (checking GDAL's result) and renames the file to its final name.
     pub fn finish(mut self) -> Result<PathBuf> {
+        let _quiet = super::QuietGdal::new();
         if let Some(ds) = self.dataset.take() {
             ds.close().map_err(|e| Error::Output {
                 path: self.final_path.clone(),
