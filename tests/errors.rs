@@ -297,17 +297,10 @@ fn quiet_child() {
 #[test]
 fn gdal_prints_nothing_on_stderr() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "quiet_child",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RASTERLAB_QUIET_DIR", dir.path())
-        .output()
-        .expect("child");
+    let out = run_child_test(
+        "quiet_child",
+        &[("RASTERLAB_QUIET_DIR", dir.path().as_os_str())],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");

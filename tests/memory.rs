@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use rasterlab::prelude::*;
@@ -96,17 +95,10 @@ fn memory_child() {
 #[test]
 fn peak_rss_stays_within_budget() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "memory_child",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RASTERLAB_MEMTEST_DIR", dir.path())
-        .output()
-        .expect("child");
+    let out = run_child_test(
+        "memory_child",
+        &[("RASTERLAB_MEMTEST_DIR", dir.path().as_os_str())],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -51,3 +51,20 @@ pub fn entries(dir: &Path) -> Vec<String> {
 }
 
 pub mod cube;
+
+/// Runs the ignored test `name` of this test binary in a child process with `env` set, for
+/// what is process-wide (environment variables, peak RSS, what GDAL prints on stderr).
+pub fn run_child_test(name: &str, env: &[(&str, &std::ffi::OsStr)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    cmd.args([
+        "--exact",
+        name,
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("child test process")
+}
