@@ -144,7 +144,8 @@ def build_pixels(path: Path):
 def build_rain(out_dir: Path):
     """W5's input comes from rasterlab's own generator (`datasets::rainfall_cube(7)`, the
     cube the clustering tests and notebook 03 use), through the bench runner."""
-    runner = ROOT / "target" / "release" / "examples" / "bench_runner"
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    runner = (target if target.is_absolute() else ROOT / target) / "release" / "examples" / "bench_runner"
     subprocess.run([str(runner), "gen-rain", "--input", "-", "-o", str(out_dir)], check=True, stdout=subprocess.DEVNULL)
     n = (out_dir / "rain_samples.f32").stat().st_size // (4 * RAIN_SHAPE[0])
     return (n, RAIN_SHAPE[0])

@@ -6,7 +6,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-BIN="$ROOT/target/release/rasterlab"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+[[ "$TARGET" = /* ]] || TARGET="$ROOT/$TARGET"
+BIN="$TARGET/release/rasterlab"
 SCENE="data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF"
 OUT="out/ndi.tif"
 VENV="${RASTERLAB_VENV:-$ROOT/.venv}"
