@@ -5,7 +5,8 @@
 //! each behind the driver's process-wide lock (libnetcdf is not thread-safe). A
 //! multidimensional read fetches the same `[time, y, x]` slab in one call. [`Cube`] is
 //! that fast path; [`Reader`](super::Reader) falls back to the classic API whenever a
-//! variable is not a plain 3-D grid or a check read disagrees with the classic view.
+//! variable is not a plain 3-D grid or check reads cannot tell how the classic view orders
+//! its rows.
 
 use std::ffi::CString;
 use std::path::Path;
@@ -45,7 +46,11 @@ impl Cube {
     /// single-variable file), or `None` when it does not apply. Never an error: the
     /// classic path always works.
     pub(crate) fn open(path: &Path, classic: &Dataset) -> Option<Cube> {
-        if !classic.driver().short_name().eq_ignore_ascii_case("netCDF") {
+        // One step per file (daily files opened as a glob): the slab would save little,
+        // and each worker would pay a second open per file.
+        if !classic.driver().short_name().eq_ignore_ascii_case("netCDF")
+            || classic.raster_count() < 2
+        {
             return None;
         }
         let _quiet = super::QuietGdal::new();
@@ -82,27 +87,18 @@ impl Cube {
             bottom_up: false,
             _dataset: dataset,
         };
-        let (dims, y_increasing) = cube.shape()?;
+        let dims = cube.shape()?;
         let (w, h) = classic.raster_size();
         if dims != [classic.raster_count(), h, w] {
             return None;
         }
         cube.dims = dims;
-        // GDAL flips rows stored south first unless told not to (GDAL_NETCDF_BOTTOMUP=NO,
-        // which leaves a positive pixel height); the check read settles any doubt, e.g.
-        // files whose coordinates GDAL does not take as georeferencing.
-        let south_up_view = classic.geo_transform().is_ok_and(|gt| gt[5] > 0.0);
-        cube.bottom_up = y_increasing && !south_up_view;
-        if cube.agrees_with(classic) {
-            return Some(cube);
-        }
-        cube.bottom_up = !cube.bottom_up;
-        cube.agrees_with(classic).then_some(cube)
+        cube.bottom_up = cube.orientation(classic)?;
+        Some(cube)
     }
 
-    /// Dimension sizes when the array has exactly three, and whether its y coordinate
-    /// increases (`false` when it has none).
-    fn shape(&self) -> Option<([usize; 3], bool)> {
+    /// Dimension sizes when the array has exactly three.
+    fn shape(&self) -> Option<[usize; 3]> {
         let mut n = 0usize;
         // SAFETY: GDAL returns `n` dimension handles, released below with the same count.
         unsafe {
@@ -110,49 +106,65 @@ impl Cube {
             if dims.is_null() {
                 return None;
             }
-            let result = if n == 3 {
+            let sizes = (n == 3).then(|| {
                 let handles = std::slice::from_raw_parts(dims, n);
-                let sizes = [0, 1, 2].map(|i| gdal_sys::GDALDimensionGetSize(handles[i]) as usize);
-                let y_var = gdal_sys::GDALDimensionGetIndexingVariable(handles[1]);
-                let increasing = if y_var.is_null() {
-                    false
-                } else {
-                    let mut ys = vec![0f64; sizes[1]];
-                    let ok = read_raw(y_var, &[0], &[sizes[1]], &mut ys);
-                    gdal_sys::GDALMDArrayRelease(y_var);
-                    ok && ys.len() > 1 && ys[1] > ys[0]
-                };
-                Some((sizes, increasing))
-            } else {
-                None
-            };
+                [0, 1, 2].map(|i| gdal_sys::GDALDimensionGetSize(handles[i]) as usize)
+            });
             gdal_sys::GDALReleaseDimensions(dims, n);
-            result
+            sizes
         }
     }
 
-    /// Reads the first and last row of the first step both ways: the fast path is used
-    /// only when it returns what the classic driver does.
-    fn agrees_with(&self, classic: &Dataset) -> bool {
-        let [_, h, w] = self.dims;
-        let Ok(band) = classic.rasterband(1) else {
-            return false;
+    /// Whether GDAL's classic view flips the file's rows, found by comparing sampled rows
+    /// of the first, middle and last steps with the classic driver: `None` when neither
+    /// order matches, or both do (data symmetric top to bottom at every sampled row), so
+    /// that such files keep the classic path. GDAL's own rule depends on whether it takes
+    /// the coordinates as georeferencing and on `GDAL_NETCDF_BOTTOMUP`; asking the data
+    /// needs no copy of that rule.
+    fn orientation(&self, classic: &Dataset) -> Option<bool> {
+        let [nt, h, w] = self.dims;
+        let mut rows = vec![0, 1, h / 3, h / 2, 2 * h / 3, h.saturating_sub(2), h - 1];
+        let mut steps = vec![0, nt / 2, nt - 1];
+        for v in [&mut rows, &mut steps] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        let same = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
         };
-        [0, h - 1].into_iter().all(|row| {
-            let window = Window::new(0, row, w, 1);
-            let mut fast = vec![0f64; w];
-            let classic_row = band.read_as::<f64>((0, row as isize), (w, 1), (w, 1), None);
-            match classic_row {
-                Ok(c) => {
-                    self.read(window, 0, 1, &mut fast)
-                        && c.data()
-                            .iter()
-                            .zip(&fast)
-                            .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
+        let (mut as_stored, mut flipped) = (true, true);
+        let (mut file_row, mut mirror) = (vec![0f64; w], vec![0f64; w]);
+        for &t in &steps {
+            let band = classic.rasterband(t + 1).ok()?;
+            for &r in rows.iter().filter(|&&r| r < h) {
+                let view = band
+                    .read_as::<f64>((0, r as isize), (w, 1), (w, 1), None)
+                    .ok()?;
+                let ok = read_raw(
+                    self.array,
+                    &[t as u64, r as u64, 0],
+                    &[1, 1, w],
+                    &mut file_row,
+                ) && read_raw(
+                    self.array,
+                    &[t as u64, (h - 1 - r) as u64, 0],
+                    &[1, 1, w],
+                    &mut mirror,
+                );
+                if !ok {
+                    return None;
                 }
-                Err(_) => false,
+                as_stored &= same(view.data(), &file_row);
+                flipped &= same(view.data(), &mirror);
             }
-        })
+        }
+        match (as_stored, flipped) {
+            (true, false) => Some(false),
+            (false, true) => Some(true),
+            _ => None,
+        }
     }
 
     /// Reads time steps `t0..t0 + n` of `window` (classic-view coordinates) into `out`,
@@ -227,6 +239,18 @@ mod tests {
 
     /// A 3 x 4 x 5 variable `v = 100 t + 10 row + col` in file order, written by `ncgen`.
     fn write(dir: &Path, name: &str, y_increasing: bool, georef: bool) -> std::path::PathBuf {
+        write_values(dir, name, y_increasing, georef, |t, r, c| {
+            100 * t + 10 * r + c
+        })
+    }
+
+    fn write_values(
+        dir: &Path,
+        name: &str,
+        y_increasing: bool,
+        georef: bool,
+        value: impl Fn(usize, usize, usize) -> usize + Copy,
+    ) -> std::path::PathBuf {
         let attrs = if georef {
             " y:units = \"m\" ;\n y:standard_name = \"projection_y_coordinate\" ;\n \
              x:units = \"m\" ;\n x:standard_name = \"projection_x_coordinate\" ;\n"
@@ -239,9 +263,7 @@ mod tests {
             "3.5, 2.5, 1.5, 0.5"
         };
         let v: Vec<String> = (0..3)
-            .flat_map(|t| {
-                (0..4).flat_map(move |r| (0..5).map(move |c| (100 * t + 10 * r + c).to_string()))
-            })
+            .flat_map(|t| (0..4).flat_map(move |r| (0..5).map(move |c| value(t, r, c).to_string())))
             .collect();
         let cdl = format!(
             "netcdf c {{\ndimensions:\n time = 3 ;\n y = 4 ;\n x = 5 ;\nvariables:\n \
@@ -261,6 +283,18 @@ mod tests {
             .expect("ncgen (netcdf-bin)");
         assert!(ok.success());
         nc
+    }
+
+    #[test]
+    fn data_symmetric_top_to_bottom_keeps_the_classic_path() {
+        // Rows 0..4 equal rows 3..0: no read can tell the order, so no fast path.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nc = write_values(dir.path(), "sym", false, true, |t, r, c| {
+            100 * t + 10 * r.min(3 - r) + c
+        });
+        let name = std::path::PathBuf::from(format!("NETCDF:\"{}\":v", nc.display()));
+        let classic = super::super::open_dataset(&name).expect("open");
+        assert!(Cube::open(&name, &classic).is_none());
     }
 
     #[test]
