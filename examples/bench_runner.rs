@@ -96,17 +96,26 @@ struct Args {
 
 /// A little-endian float32 file of `features` columns, as written by bench/gen_data.py.
 fn read_f32(path: &str, features: usize) -> rasterlab::Result<Array2<f32>> {
-    let bytes = std::fs::read(path).map_err(|source| rasterlab::Error::Io {
-        path: path.into(),
-        source,
-    })?;
-    let values: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    let values: Vec<f32> = read_words(path)?
+        .into_iter()
+        .map(f32::from_le_bytes)
         .collect();
     let rows = values.len() / features.max(1);
     Array2::from_shape_vec((rows, features), values)
         .map_err(|e| rasterlab::Error::invalid("input", format!("{path}: {e}")))
+}
+
+/// The 4-byte little-endian words of a raw `.f32` / `.i32` file.
+fn read_words(path: impl AsRef<std::path::Path>) -> rasterlab::Result<Vec<[u8; 4]>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| rasterlab::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| [b[0], b[1], b[2], b[3]])
+        .collect())
 }
 
 /// Labels as a `.npy` file (int32), for the harness's ARI between sides.
@@ -326,12 +335,9 @@ fn run(args: &Args, prof: Option<&Profiler>) -> rasterlab::Result<String> {
                 write_npy(out, model.labels())?;
             }
             let truth = std::path::Path::new(&args.input[0]).with_file_name("rain_truth.i32");
-            let ari = match std::fs::read(&truth) {
-                Ok(bytes) => {
-                    let t: Vec<i32> = bytes
-                        .chunks_exact(4)
-                        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect();
+            let ari = match read_words(&truth) {
+                Ok(words) => {
+                    let t: Vec<i32> = words.into_iter().map(i32::from_le_bytes).collect();
                     adjusted_rand_index(&t, model.labels())?
                 }
                 Err(_) => f64::NAN,

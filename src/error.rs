@@ -173,7 +173,7 @@ impl Error {
 
 /// GDAL's own message without the gdal crate's "CPL error class: '3', error number: '1'"
 /// wrapping; other errors as the crate words them.
-fn gdal_message(e: &gdal::errors::GdalError) -> String {
+pub(crate) fn gdal_message(e: &gdal::errors::GdalError) -> String {
     match e {
         gdal::errors::GdalError::CplError { msg, .. }
         | gdal::errors::GdalError::NullPointer { msg, .. }

@@ -2,38 +2,19 @@
 //! server stops when dropped, and a computation started later (on another thread, as a
 //! later notebook cell would) is visible in `/status.json` while it runs.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+use common::http_get;
 use rasterlab::prelude::*;
 use serde_json::Value;
 
-/// A GET over a plain socket; returns the status code and the body.
-fn get(addr: SocketAddr, target: &str, headers: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {target} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
-    )?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
-}
-
 fn status(dash_addr: SocketAddr, token: &str) -> Value {
     let (code, body) =
-        get(dash_addr, &format!("/status.json?token={token}"), "").expect("status.json");
+        http_get(dash_addr, &format!("/status.json?token={token}"), "").expect("status.json");
     assert_eq!(code, 200, "{body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad JSON ({e}): {body}"))
 }
@@ -52,7 +33,7 @@ fn requests_without_the_right_token_are_refused() {
         "/?token=",
         "/status.json?token=wrong",
     ] {
-        let (code, body) = get(addr, target, "").expect("request");
+        let (code, body) = http_get(addr, target, "").expect("request");
         assert_eq!(code, 403, "{target}: {body}");
         assert!(!body.contains(&token), "{target} leaked the token");
     }
@@ -64,25 +45,28 @@ fn requests_without_the_right_token_are_refused() {
         almost
     };
     assert_eq!(
-        get(addr, &format!("/?token={almost}"), "")
+        http_get(addr, &format!("/?token={almost}"), "")
             .expect("request")
             .0,
         403
     );
     assert_eq!(
-        get(addr, "/", "Authorization: token nope\r\n")
+        http_get(addr, "/", "Authorization: token nope\r\n")
             .expect("request")
             .0,
         403
     );
     // The right token, in the query or in a header.
-    let (code, page) = get(addr, &format!("/?token={token}"), "").expect("page");
+    let (code, page) = http_get(addr, &format!("/?token={token}"), "").expect("page");
     assert_eq!(code, 200);
     assert!(page.contains("rasterlab dashboard") && page.contains("Task stream"));
     let header = format!("Authorization: token {token}\r\n");
-    assert_eq!(get(addr, "/status.json", &header).expect("json").0, 200);
     assert_eq!(
-        get(addr, &format!("/nope?token={token}"), "")
+        http_get(addr, "/status.json", &header).expect("json").0,
+        200
+    );
+    assert_eq!(
+        http_get(addr, &format!("/nope?token={token}"), "")
             .expect("404")
             .0,
         404
@@ -136,7 +120,9 @@ fn stops_when_dropped() {
     let token = dash.token().to_string();
     assert!(dash.is_running());
     assert_eq!(
-        get(addr, &format!("/?token={token}"), "").expect("up").0,
+        http_get(addr, &format!("/?token={token}"), "")
+            .expect("up")
+            .0,
         200
     );
     drop(dash);
@@ -219,7 +205,7 @@ fn a_later_computation_is_visible_over_http_while_it_runs() {
     assert_eq!(end["run"]["finished"], true, "{end}");
     assert_eq!(end["run"]["done"], 63);
     // The page renders the finished run; CPU and memory have been sampled meanwhile.
-    let (_, panel) = get(addr, &format!("/panel?token={token}"), "").expect("panel");
+    let (_, panel) = http_get(addr, &format!("/panel?token={token}"), "").expect("panel");
     assert!(panel.contains("63 / 63 chunks (100%)"), "{panel}");
     assert!(
         panel.contains("worker 0") && panel.contains("<polyline"),

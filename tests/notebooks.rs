@@ -21,14 +21,16 @@
 //! Each notebook's kernel keeps its build in `target/evcxr/<notebook>` (`EVCXR_TMPDIR`),
 //! so only the first run compiles rasterlab's dependencies inside evcxr.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::http_get;
 use serde_json::Value;
 
 const CELL_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -153,28 +155,6 @@ fn check_notebook(nb: &Value) -> Vec<String> {
     problems
 }
 
-/// A GET over a plain socket: status code and body.
-fn http_get(addr: SocketAddr, target: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
-}
-
 /// What the outside watcher saw of a notebook's dashboard.
 #[derive(Debug, Default)]
 struct Watched {
@@ -190,10 +170,10 @@ struct Watched {
 fn watch_dashboard(addr: SocketAddr, token: String, stop: Arc<AtomicBool>) -> Watched {
     let mut w = Watched::default();
     while !stop.load(Ordering::Relaxed) {
-        if let Ok((200, body)) = http_get(addr, &format!("/status.json?token={token}")) {
+        if let Ok((200, body)) = http_get(addr, &format!("/status.json?token={token}"), "") {
             w.answers += 1;
             if w.without_token.is_empty()
-                && let Ok((code, _)) = http_get(addr, "/status.json")
+                && let Ok((code, _)) = http_get(addr, "/status.json", "")
             {
                 w.without_token.push(code);
             }

@@ -219,8 +219,14 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn reset(&mut self, n: usize) {
-        for v in [&mut self.acc, &mut self.ss] {
+    /// Zeroes the sums and counts for `n` values (`ss` only when `Std` needs it).
+    fn reset(&mut self, n: usize, squares: bool) {
+        let vs: &mut [&mut Vec<f64>] = if squares {
+            &mut [&mut self.acc, &mut self.ss]
+        } else {
+            &mut [&mut self.acc]
+        };
+        for v in vs {
             v.clear();
             v.resize(n, 0.0);
         }
@@ -232,8 +238,6 @@ impl Scratch {
 /// Reduces `rows` (each `n` values) with `stat` into `out` (`n` values). NaN is skipped;
 /// the loops are branch-free so that they vectorize.
 fn reduce_rows(rows: &[&[f32]], stat: Stat, out: &mut [f32], s: &mut Scratch) {
-    let n = out.len();
-    s.reset(n);
     if let Stat::Min | Stat::Max = stat {
         // NaN never wins `min`/`max`, so starting from NaN skips missing values.
         out.fill(f32::NAN);
@@ -250,6 +254,7 @@ fn reduce_rows(rows: &[&[f32]], stat: Stat, out: &mut [f32], s: &mut Scratch) {
         }
         return;
     }
+    s.reset(out.len(), stat == Stat::Std);
     for row in rows {
         for ((a, &v), c) in s.acc.iter_mut().zip(row.iter()).zip(s.count.iter_mut()) {
             let ok = !v.is_nan();

@@ -110,12 +110,11 @@ pub(crate) fn open_dataset(path: &Path) -> Result<Dataset> {
     };
     Dataset::open_ex(path, options).map_err(|e| Error::NotARaster {
         path: path.to_path_buf(),
-        reason: match e {
-            gdal::errors::GdalError::NullPointer { msg, .. } if !msg.trim().is_empty() => msg,
-            gdal::errors::GdalError::NullPointer { .. } => {
+        reason: match &e {
+            gdal::errors::GdalError::NullPointer { msg, .. } if msg.trim().is_empty() => {
                 "GDAL recognizes no raster format in it".to_string()
             }
-            other => other.to_string(),
+            _ => crate::error::gdal_message(&e),
         },
     })
 }

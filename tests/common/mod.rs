@@ -68,3 +68,31 @@ pub fn run_child_test(name: &str, env: &[(&str, &std::ffi::OsStr)]) -> std::proc
     }
     cmd.output().expect("child test process")
 }
+
+/// A GET over a plain socket with extra header lines (each ending in CRLF): the status code
+/// and the body. For the dashboard, from the tests and from the notebook watcher.
+pub fn http_get(
+    addr: std::net::SocketAddr,
+    target: &str,
+    headers: &str,
+) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
