@@ -138,6 +138,51 @@ pub enum Error {
         value: f64,
     },
 
+    /// An output would overwrite one of the run's inputs.
+    #[error("refusing to write {}: it is the input {} (choose another output name)", output.display(), input.display())]
+    OutputIsInput {
+        /// The requested output path.
+        output: PathBuf,
+        /// The input it resolves to.
+        input: PathBuf,
+    },
+
+    /// Writing an output failed (disk full, quota, permission, I/O error). Nothing was
+    /// written under the output name: an existing file there is unchanged, and the
+    /// temporary file was removed.
+    #[error("could not write {}: {cause}; nothing was written under that name", path.display())]
+    Write {
+        /// The requested output path.
+        path: PathBuf,
+        /// What the operating system or GDAL said.
+        cause: String,
+    },
+
+    /// The run was cancelled (a signal, a cancel token) before it finished; nothing was
+    /// written under the output name.
+    #[error("cancelled: {reason}")]
+    Cancelled {
+        /// Why: which signal, or who cancelled.
+        reason: String,
+    },
+
+    /// A computation needs more memory than its budget allows.
+    #[error("{what} needs {} but the memory budget is {}; {hint}", crate::display::human_bytes(*needed), crate::display::human_bytes(*budget))]
+    MemoryBudget {
+        /// What needs the memory.
+        what: String,
+        /// Bytes needed.
+        needed: u64,
+        /// The budget in bytes.
+        budget: u64,
+        /// What to do instead.
+        hint: String,
+    },
+
+    /// An invariant of rasterlab itself does not hold (a bug: please report it).
+    #[error("internal error: {0}")]
+    Internal(String),
+
     /// A filesystem operation failed.
     #[error("I/O error on {}: {source}", path.display())]
     Io {
@@ -155,6 +200,11 @@ impl Error {
     ) -> impl FnOnce(gdal::errors::GdalError) -> Error {
         let context = context.into();
         move |source| Error::Gdal { context, source }
+    }
+
+    /// An [`Error::Internal`]: an invariant of rasterlab that does not hold.
+    pub(crate) fn internal(what: impl Into<String>) -> Error {
+        Error::Internal(what.into())
     }
 
     /// An [`Error::Invalid`] for argument `what`.

@@ -40,10 +40,13 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic payload".into())
 }
 
-/// Names the chunk in an error unless it already does.
+/// Names the chunk in an error unless it already does, or the error is about the whole
+/// run (a cancelled run, a failed output write) rather than this chunk.
 fn in_chunk(chunk: usize, window: Window, e: Error) -> Error {
     match e {
-        Error::Chunk { .. } | Error::Panic { .. } => e,
+        Error::Chunk { .. } | Error::Panic { .. } | Error::Cancelled { .. } | Error::Write { .. } => {
+            e
+        }
         other => Error::Chunk {
             chunk,
             window,

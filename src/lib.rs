@@ -22,6 +22,7 @@
 //! ```
 
 pub mod array;
+pub mod cancel;
 pub mod cluster;
 pub mod dashboard;
 pub mod datasets;
@@ -34,6 +35,7 @@ pub mod progress;
 pub mod raster;
 pub mod resources;
 
+pub use cancel::CancelToken;
 pub use error::{Error, Result};
 /// The `ndarray` version rasterlab returns arrays of, for notebooks that do not depend on
 /// it themselves.
@@ -42,6 +44,7 @@ pub use ndarray;
 /// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
 pub mod prelude {
     pub use crate::array::{Block, LazyArray, OutputType, Period, SaveReport, Stat};
+    pub use crate::cancel::CancelToken;
     pub use crate::cluster::{
         Gamma, Init, KMeans, KMeansModel, LabelMap, MiniBatchKMeans, Samples, SpectralClustering,
         SpectralModel,

@@ -742,13 +742,10 @@ impl Figure {
         &self.svg
     }
 
-    /// Writes the SVG document to `path`.
+    /// Writes the SVG document to `path`, atomically: a temporary file renamed into
+    /// place once complete ([`write_atomic`](crate::raster::output::write_atomic)).
     pub fn save_svg(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        std::fs::write(path, &self.svg).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        crate::raster::output::write_atomic(path.as_ref(), self.svg.as_bytes())
     }
 
     /// HTML: the figure (as an `<img>`, which notebooks never sanitize away) and the

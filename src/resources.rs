@@ -31,6 +31,23 @@ const THREADS_VAR: &str = "RASTERLAB_THREADS";
 /// Environment variable that overrides the memory budget.
 const MEMORY_VAR: &str = "RASTERLAB_MEMORY";
 
+/// Most worker threads per usable core a plan accepts (see [`PoolPlan::with_threads`]).
+pub const MAX_THREADS_PER_CORE: usize = 8;
+
+fn check_thread_cap(what: &'static str, n: usize, usable_cores: usize) -> Result<()> {
+    let cap = MAX_THREADS_PER_CORE * usable_cores.max(1);
+    if n > cap {
+        return Err(Error::invalid(
+            what,
+            format!(
+                "{n} threads on {usable_cores} usable core(s): allowed 1 to {cap} \
+                 ({MAX_THREADS_PER_CORE} per usable core)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What this process may really use.
 ///
 /// Every field is filled by [`Resources::detect`]; fields that cannot be read on this
@@ -422,6 +439,7 @@ impl PoolPlan {
                             format!("{value:?} is not a positive whole number"),
                         )
                     })?;
+                check_thread_cap(THREADS_VAR, n, usable_cores)?;
                 plan.threads = n;
                 plan.thread_notes = vec![format!(
                     "threads = {n} ({THREADS_VAR}={value} overrides {usable_cores} usable cores)"
@@ -499,13 +517,16 @@ impl PoolPlan {
     }
 
     /// Uses `n` threads; 0 is an [`Error::Invalid`]. More threads than usable cores is
-    /// allowed (I/O-bound work may gain) and noted in [`reasons`](PoolPlan::reasons).
+    /// allowed (I/O-bound work may gain) and noted in [`reasons`](PoolPlan::reasons),
+    /// up to [`MAX_THREADS_PER_CORE`] per usable core; more is an [`Error::Invalid`]
+    /// (thousands of threads only add memory and switching, and can stall the machine).
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
     /// let plan = rasterlab::resources::PoolPlan::detect()?;
     /// assert_eq!(plan.clone().with_threads(3)?.threads(), 3);
-    /// assert!(plan.with_threads(0).is_err());
+    /// assert!(plan.clone().with_threads(0).is_err());
+    /// assert!(plan.with_threads(40_000).is_err());
     /// # Ok(())
     /// # }
     /// ```
@@ -516,6 +537,7 @@ impl PoolPlan {
                 "0 threads cannot run anything; use 1 or more",
             ));
         }
+        check_thread_cap("thread count", n, self.usable_cores)?;
         self.threads = n;
         self.thread_notes = vec![format!(
             "threads = {n} (set with with_threads; {} usable cores)",

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::LazyArray;
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::grid::ChunkGrid;
 use crate::progress::ProgressMode;
@@ -95,6 +96,7 @@ pub struct Save {
     path: PathBuf,
     compression: Compression,
     chunks: Option<usize>,
+    cancel: Option<CancelToken>,
 }
 
 impl Save {
@@ -104,6 +106,7 @@ impl Save {
             path,
             compression: Compression::default(),
             chunks: None,
+            cancel: None,
         }
     }
 
@@ -138,6 +141,27 @@ impl Save {
         self
     }
 
+    /// Stops the save when `token` is cancelled: checked before each chunk is written
+    /// and once more before the finished file is renamed into place. A cancelled save
+    /// returns [`Error::Cancelled`], removes its temporary file and leaves nothing under
+    /// the output name (an existing file there is unchanged).
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let token = CancelToken::new();
+    /// token.cancel("changed my mind");
+    /// let out = std::env::temp_dir().join("rasterlab-doc-cancelled.tif");
+    /// let scene = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?;
+    /// let run = scene.band("band1")?.save(&out).cancel_on(&token).progress(ProgressMode::Silent).run();
+    /// assert!(matches!(run, Err(Error::Cancelled { .. })));
+    /// assert!(!out.exists());
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn cancel_on(mut self, token: &CancelToken) -> Save {
+        self.cancel = Some(token.clone());
+        self
+    }
+
     /// How progress is shown.
     pub fn progress(mut self, mode: ProgressMode) -> Save {
         self.array = self.array.progress(mode);
@@ -147,8 +171,18 @@ impl Save {
     /// Computes every chunk on the pool and writes it through a single writer into a
     /// temporary file next to the output, renamed on success. On any error nothing is
     /// left under the output name and the temporary file is removed.
+    ///
+    /// Refused before any work: an output path that is one of the inputs
+    /// ([`Error::OutputIsInput`]) or that cannot be written ([`Error::Output`]).
     pub fn run(self) -> Result<SaveReport> {
         let start = std::time::Instant::now();
+        crate::raster::output::check_output_path(&self.path)?;
+        crate::raster::output::check_distinct(
+            &[self.path.as_path()],
+            &self.array.raster().source_files(),
+        )?;
+        let cancel = self.cancel.clone().unwrap_or_default();
+        cancel.check()?;
         let array = match self.chunks {
             Some(size) => self.array.clone().chunks(size)?,
             None => self.array.clone(),
@@ -196,6 +230,7 @@ impl Save {
         let label = format!("save {}", self.path.display());
         let nb = names.len();
         let stats = array.run(&plan, &grid, &label, |_, w, mut data| {
+            cancel.check()?;
             if let Some(v) = fill {
                 let v = v as f32;
                 data.iter_mut().filter(|x| x.is_nan()).for_each(|x| *x = v);
@@ -209,7 +244,7 @@ impl Save {
             }
             Ok(())
         })?;
-        let path = writer.finish()?;
+        let path = writer.finish_unless(|| cancel.reason())?;
         let input_bytes =
             raster.nbytes() * array.input_bands().len() as u64 / raster.band_count().max(1) as u64;
         Ok(SaveReport {

@@ -515,6 +515,18 @@ impl KMeansModel {
             raster.band_index(b)?;
         }
         let plan = super::plan(None)?;
+        let (w, h) = raster.size();
+        let needed = (w as u64) * (h as u64) * 4;
+        if needed > plan.memory_budget() {
+            return Err(Error::MemoryBudget {
+                what: format!("the label map of {w} x {h} pixels"),
+                needed,
+                budget: plan.memory_budget(),
+                hint: "KMeansModel::write_labels writes the labels to a file strip by strip \
+                       instead"
+                    .into(),
+            });
+        }
         let pool = plan.build_pool()?;
         let windows = super::samples::strips(raster, d, plan.chunk_bytes() as usize);
         let cent = self.centroids.as_standard_layout();
@@ -522,7 +534,6 @@ impl KMeansModel {
             .as_slice()
             .ok_or_else(|| Error::invalid("centroids", "not contiguous"))?;
         let packed = Packed::<f32>::new(cent, self.k(), d);
-        let (w, h) = raster.size();
         let mut map = vec![-1i32; w * h];
         pool.install(|| {
             let mut rest: &mut [i32] = &mut map;

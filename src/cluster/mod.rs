@@ -10,6 +10,7 @@
 //! | [`minibatch`] | [`MiniBatchKMeans`]: `partial_fit`, in-memory `fit`, and `fit_raster` streaming a raster chunk by chunk |
 //! | [`spectral`] | [`SpectralClustering`]: RBF affinity, exact (scikit-learn's spectral embedding) or Nystrom (dask-ml), eigenvectors with `faer` |
 //! | [`metrics`] | inertia, adjusted Rand index, sampled silhouette score |
+//! | `raster_io` | [`KMeansModel::write_labels`]: labels of a raster larger than memory, streamed into a GeoTIFF |
 //!
 //! Every estimator is a builder validated when it is used (`KMeans::new(8).seed(0)` then
 //! `.fit(&x)?`), builds its own rayon pool for the call (evcxr resets statics in every
@@ -31,6 +32,7 @@
 pub mod kmeans;
 pub mod metrics;
 pub mod minibatch;
+mod raster_io;
 pub mod samples;
 pub mod spectral;
 
@@ -42,6 +44,7 @@ use crate::resources::PoolPlan;
 pub use kmeans::{Algorithm, Init, KMeans, KMeansModel};
 pub use metrics::{adjusted_rand_index, inertia, silhouette_score};
 pub use minibatch::MiniBatchKMeans;
+pub use raster_io::{MAX_LABEL_MAP_K, WriteLabels};
 pub use samples::{LabelMap, Samples, Scaler, SourceGrid};
 pub use spectral::{Gamma, SpectralClustering, SpectralMode, SpectralModel};
 

@@ -12,6 +12,7 @@ use crate::display::{emit, html_table};
 use crate::error::{Error, Result};
 use crate::grid::Window;
 use crate::raster::Raster;
+use crate::resources::PoolPlan;
 use crate::raster::write::{Compression, TiffSpec, TiffWriter};
 
 /// The raster grid samples were taken from: size and georeference.
@@ -25,6 +26,8 @@ pub struct SourceGrid {
     pub geo_transform: [f64; 6],
     /// CRS as WKT (empty for none).
     pub crs_wkt: String,
+    /// The files the samples were read from: a label map is never written over them.
+    pub sources: Vec<PathBuf>,
 }
 
 impl SourceGrid {
@@ -36,6 +39,7 @@ impl SourceGrid {
             height,
             geo_transform: raster.geo_transform(),
             crs_wkt: raster.crs_wkt().to_string(),
+            sources: raster.source_files(),
         }
     }
 }
@@ -185,7 +189,7 @@ impl Samples {
     /// ```
     /// use rasterlab::prelude::*;
     /// use rasterlab::cluster::SourceGrid;
-    /// let grid = SourceGrid { width: 2, height: 2, geo_transform: [0.0, 1.0, 0.0, 2.0, 0.0, -1.0], crs_wkt: String::new() };
+    /// let grid = SourceGrid { width: 2, height: 2, geo_transform: [0.0, 1.0, 0.0, 2.0, 0.0, -1.0], crs_wkt: String::new(), sources: vec![] };
     /// let x = Samples::from_array(ndarray::array![[0.0], [1.0]]).with_grid(grid, vec![0, 3])?;
     /// let map = x.unstack(&[5, 7])?;
     /// assert_eq!(map.labels(), ndarray::array![[5, -1], [-1, 7]]);
@@ -240,15 +244,52 @@ impl Samples {
     ///
     /// Errors: [`Error::UnknownBand`], [`Error::NoValidSamples`] when every pixel is
     /// nodata in some band, GDAL read errors.
+    ///
+    /// The samples must fit the memory budget of the default plan ([`PoolPlan::detect`],
+    /// which honours `RASTERLAB_MEMORY`); see [`from_bands_within`](Samples::from_bands_within).
     pub fn from_bands(raster: &Raster, bands: &[&str]) -> Result<Samples> {
-        let plan = super::plan(None)?;
-        let windows = strips(raster, bands.len(), plan.chunk_bytes() as usize);
+        Samples::from_bands_within(raster, bands, &super::plan(None)?)
+    }
+
+    /// [`from_bands`](Samples::from_bands) on `plan`'s threads, refused up front with
+    /// [`Error::MemoryBudget`] when the samples could exceed `plan`'s memory budget
+    /// (every pixel valid: 4 bytes per band and 8 for the pixel's index).
+    /// [`MiniBatchKMeans::fit_raster`](super::MiniBatchKMeans::fit_raster) and
+    /// [`KMeansModel::write_labels`](super::KMeansModel::write_labels) stream the
+    /// raster instead.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let scene = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?;
+    /// let small = PoolPlan::detect()?.with_memory_budget(16 << 20)?;
+    /// let refused = Samples::from_bands_within(&scene, &["band1", "band2"], &small);
+    /// assert!(matches!(refused, Err(Error::MemoryBudget { .. })));
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn from_bands_within(raster: &Raster, bands: &[&str], plan: &PoolPlan) -> Result<Samples> {
         for b in bands {
             raster.band_index(b)?;
         }
         if bands.is_empty() {
             return Err(Error::invalid("bands", "no band given"));
         }
+        let (w, h) = raster.size();
+        let needed = (w as u64) * (h as u64) * (4 * bands.len() as u64 + 8);
+        if needed > plan.memory_budget() {
+            return Err(Error::MemoryBudget {
+                what: format!(
+                    "the samples of {w} x {h} pixels x {} bands (if every pixel is valid)",
+                    bands.len()
+                ),
+                needed,
+                budget: plan.memory_budget(),
+                hint: "MiniBatchKMeans::fit_raster with KMeansModel::write_labels streams the \
+                       raster instead (CLI: --method minibatch); or raise the budget \
+                       (RASTERLAB_MEMORY, --memory) or cut the raster (bbox)"
+                    .into(),
+            });
+        }
+        let windows = strips(raster, bands.len(), plan.chunk_bytes() as usize);
         let pool = plan.build_pool()?;
         let parts: Vec<(Vec<f32>, Vec<usize>)> = pool.install(|| {
             windows
@@ -663,6 +704,7 @@ impl LabelMap {
             threads: 2,
             band_names: vec!["label".into()],
         };
+        crate::raster::output::check_distinct(&[path.as_ref()], &self.grid.sources)?;
         let mut writer = TiffWriter::create(path.as_ref(), &spec)?;
         for y in (0..h).step_by(256) {
             let win = Window::new(0, y, w, 256.min(h - y));
@@ -735,6 +777,7 @@ mod tests {
             height: 1,
             geo_transform: [0.0, 1.0, 0.0, 0.0, 0.0, -1.0],
             crs_wkt: String::new(),
+            sources: Vec::new(),
         };
         assert!(x.clone().with_grid(grid.clone(), vec![0, 3]).is_err());
         let x = x.with_grid(grid, vec![2, 0]).unwrap();

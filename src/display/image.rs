@@ -224,13 +224,10 @@ impl Image {
         &self.png
     }
 
-    /// Writes the PNG to `path`.
+    /// Writes the PNG to `path`, atomically: a temporary file renamed into place once
+    /// complete ([`write_atomic`](crate::raster::output::write_atomic)).
     pub fn save_png(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        std::fs::write(path, &self.png).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        crate::raster::output::write_atomic(path.as_ref(), &self.png)
     }
 
     /// One HTML block: title, image, colour bar or legend, notes.

@@ -5,6 +5,7 @@
 //! computation runs, because GDAL 3.6 datasets are `Send` but not `Sync`.
 
 mod netcdf;
+pub mod output;
 pub mod time;
 pub mod write;
 
@@ -860,6 +861,43 @@ impl Raster {
                 .all(|(a, b)| a.path == b.path && a.index == b.index)
     }
 
+    /// Every file the raster reads: each band's file (the file behind a GDAL name such
+    /// as `NETCDF:"f.nc":var`) and what GDAL lists for it (a VRT's sources, side-cars).
+    /// Outputs are checked against these before anything is written
+    /// ([`output::check_distinct`]).
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open_stack(
+    ///     ["data/rgbn_20160101.tif", "data/rgbn_20160401.tif"], Stack::Time)?;
+    /// let files = r.source_files();
+    /// assert!(files.iter().any(|f| f.ends_with("rgbn_20160401.tif")));
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn source_files(&self) -> Vec<PathBuf> {
+        let mut names: Vec<&Path> = self.bands.iter().map(|b| b.path.as_path()).collect();
+        names.dedup();
+        let mut files: Vec<PathBuf> = Vec::new();
+        let mut push = |p: PathBuf| {
+            if !files.contains(&p) {
+                files.push(p);
+            }
+        };
+        for name in names {
+            push(source_file(name));
+            push(name.to_path_buf());
+            // A file that no longer opens cannot be read by the run either: the run will
+            // fail on its own, so only what GDAL lists is added here.
+            let _quiet = QuietGdal::new();
+            if let Ok(ds) = Dataset::open(name) {
+                for f in gdal_file_list(&ds) {
+                    push(f);
+                }
+            }
+        }
+        files
+    }
+
     /// A window relative to the subset in use, in source-grid coordinates.
     pub(crate) fn absolute(&self, w: Window) -> Window {
         Window::new(w.x + self.view.x, w.y + self.view.y, w.width, w.height)
@@ -926,6 +964,32 @@ fn source_file(path: &Path) -> PathBuf {
     match (s.find('"'), s.rfind('"')) {
         (Some(a), Some(b)) if b > a => PathBuf::from(&s[a + 1..b]),
         _ => path.to_path_buf(),
+    }
+}
+
+/// `GDALGetFileList`: the files a dataset is made of.
+fn gdal_file_list(ds: &Dataset) -> Vec<PathBuf> {
+    // SAFETY: a valid dataset handle; the list is a NULL-terminated array of C strings
+    // owned by the caller and freed with CSLDestroy below.
+    unsafe {
+        let list = gdal_sys::GDALGetFileList(ds.c_dataset());
+        if list.is_null() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut i = 0;
+        loop {
+            let item = *list.add(i);
+            if item.is_null() {
+                break;
+            }
+            out.push(PathBuf::from(
+                std::ffi::CStr::from_ptr(item).to_string_lossy().into_owned(),
+            ));
+            i += 1;
+        }
+        gdal_sys::CSLDestroy(list);
+        out
     }
 }
 

@@ -4,6 +4,8 @@ use std::ffi::CString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::output::{self, PendingFile};
+
 use gdal::raster::{Buffer, RasterCreationOptions};
 use gdal::{Dataset, DriverManager, Metadata};
 
@@ -90,41 +92,9 @@ pub struct TiffSpec {
     pub band_names: Vec<String>,
 }
 
-/// Checks that `path` can be created: its folder exists, is a folder and is writable,
-/// and `path` itself is not a folder. Runs before any computation starts.
+/// Checks that `path` can be created or replaced; see [`output::check_output_path`].
 pub fn check_output_path(path: &Path) -> Result<()> {
-    let fail = |reason: String| Error::Output {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if path.is_dir() {
-        return Err(fail("it is a folder".into()));
-    }
-    let dir = parent_dir(path);
-    if !dir.exists() {
-        return Err(fail(format!("folder {} does not exist", dir.display())));
-    }
-    if !dir.is_dir() {
-        return Err(fail(format!("{} is not a folder", dir.display())));
-    }
-    let probe = dir.join(format!(".rasterlab-probe-{}", std::process::id()));
-    match std::fs::File::create(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => Err(fail(format!(
-            "folder {} is not writable ({e})",
-            dir.display()
-        ))),
-    }
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    output::check_output_path(path)
 }
 
 /// Creation options for a tiled GTiff, validated against the driver (GDAL only warns
@@ -194,138 +164,307 @@ fn creation_options(spec: &TiffSpec) -> Result<RasterCreationOptions> {
     Ok(list)
 }
 
+/// The failures GDAL reports on this thread while the guard lives, kept off stderr.
+///
+/// GDAL 3.6 reports errors of flushing and closing a dataset only through its error
+/// handler (`GDALClose` returns nothing), so the writer listens for them here.
+pub(crate) struct GdalErrors {
+    log: Box<std::cell::RefCell<Vec<String>>>,
+    // The handler stack is per thread: the guard must be dropped where it was made.
+    _thread_bound: std::marker::PhantomData<*const ()>,
+}
+
+/// Messages kept at most (a failing write can report one error per tile).
+const MAX_LOGGED: usize = 8;
+
+unsafe extern "C" fn record_gdal_error(
+    class: gdal_sys::CPLErr::Type,
+    _number: gdal_sys::CPLErrorNum,
+    message: *const std::ffi::c_char,
+) {
+    if class != gdal_sys::CPLErr::CE_Failure && class != gdal_sys::CPLErr::CE_Fatal {
+        return;
+    }
+    // SAFETY: GDAL calls the handler on the thread that pushed it, with the user data
+    // given to CPLPushErrorHandlerEx: the boxed log of a live `GdalErrors` guard.
+    let log = unsafe { gdal_sys::CPLGetErrorHandlerUserData() }
+        as *const std::cell::RefCell<Vec<String>>;
+    if log.is_null() || message.is_null() {
+        return;
+    }
+    // SAFETY: `message` is a NUL-terminated string valid for this call; `log` points to
+    // the guard's box, alive until the guard pops this handler. No panic can unwind out
+    // of here: try_borrow_mut and to_string_lossy do not panic.
+    unsafe {
+        let text = std::ffi::CStr::from_ptr(message).to_string_lossy();
+        if let Ok(mut log) = (*log).try_borrow_mut()
+            && log.len() < MAX_LOGGED
+        {
+            log.push(text.trim().to_string());
+        }
+    }
+}
+
+impl GdalErrors {
+    pub(crate) fn capture() -> GdalErrors {
+        let log = Box::new(std::cell::RefCell::new(Vec::new()));
+        let data = std::ptr::from_ref(&*log).cast_mut().cast::<std::ffi::c_void>();
+        // SAFETY: the handler reads `data` only while pushed; `Drop` pops it on this
+        // thread before the box is freed.
+        unsafe { gdal_sys::CPLPushErrorHandlerEx(Some(record_gdal_error), data) };
+        GdalErrors {
+            log,
+            _thread_bound: std::marker::PhantomData,
+        }
+    }
+
+    /// The failures reported so far (and forgets them).
+    pub(crate) fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.borrow_mut())
+    }
+}
+
+impl Drop for GdalErrors {
+    fn drop(&mut self) {
+        // SAFETY: pops the handler pushed by `capture` on this same thread.
+        unsafe { gdal_sys::CPLPopErrorHandler() };
+    }
+}
+
 /// A GeoTIFF being written: the file lives under a temporary name in the target folder
-/// until [`TiffWriter::finish`] renames it; dropping an unfinished writer deletes it.
+/// (see [`output::PendingFile`]) until [`TiffWriter::finish`] has closed it, checked
+/// that every tile is on disk, and renamed it; dropping an unfinished writer deletes it.
+///
+/// Every GDAL write, the flush and the close are checked; a failure is an
+/// [`Error::Write`] naming the output and the cause as the operating system words it
+/// ("No space left on device", "Disk quota exceeded").
 pub struct TiffWriter {
     dataset: Option<Dataset>,
-    tmp_path: PathBuf,
-    final_path: PathBuf,
+    /// `None` only once committed.
+    file: Option<PendingFile>,
     size: (usize, usize),
+    bands: usize,
 }
 
 impl TiffWriter {
-    /// Creates the temporary file for `path`.
+    /// Creates the temporary file for `path` (checked with [`check_output_path`]).
     pub fn create(path: impl AsRef<Path>, spec: &TiffSpec) -> Result<TiffWriter> {
-        let _quiet = super::QuietGdal::new();
-        let final_path = path.as_ref().to_path_buf();
-        check_output_path(&final_path)?;
         if spec.bands == 0 {
             return Err(Error::invalid("output", "zero bands"));
         }
         let options = creation_options(spec)?;
-        let name = final_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "out.tif".into());
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let tmp_path = parent_dir(&final_path).join(format!(
-            ".{name}.rasterlab-{}-{nanos}.tmp",
-            std::process::id()
-        ));
+        let file = PendingFile::create(path.as_ref())?;
+        let errors = GdalErrors::capture();
         let driver = DriverManager::get_driver_by_name("GTiff")
             .map_err(Error::gdal("loading the GTiff driver"))?;
-        let output_error = |e: gdal::errors::GdalError| Error::Output {
-            path: final_path.clone(),
-            reason: e.to_string(),
-        };
         let (w, h, n) = (spec.size.0, spec.size.1, spec.bands);
+        let tmp = file.path().to_path_buf();
         use crate::array::OutputType as T;
-        let created =
-            match spec.dtype {
-                T::Byte => {
-                    driver.create_with_band_type_with_options::<u8, _>(&tmp_path, w, h, n, &options)
-                }
-                T::UInt16 => driver
-                    .create_with_band_type_with_options::<u16, _>(&tmp_path, w, h, n, &options),
-                T::Int16 => driver
-                    .create_with_band_type_with_options::<i16, _>(&tmp_path, w, h, n, &options),
-                T::Int32 => driver
-                    .create_with_band_type_with_options::<i32, _>(&tmp_path, w, h, n, &options),
-                T::Float32 => driver
-                    .create_with_band_type_with_options::<f32, _>(&tmp_path, w, h, n, &options),
-                T::Float64 => driver
-                    .create_with_band_type_with_options::<f64, _>(&tmp_path, w, h, n, &options),
-            };
-        let mut ds = created.map_err(output_error)?;
-        // From here on the temp file exists: hand it to the guard before anything can fail.
+        let created = match spec.dtype {
+            T::Byte => driver.create_with_band_type_with_options::<u8, _>(&tmp, w, h, n, &options),
+            T::UInt16 => {
+                driver.create_with_band_type_with_options::<u16, _>(&tmp, w, h, n, &options)
+            }
+            T::Int16 => {
+                driver.create_with_band_type_with_options::<i16, _>(&tmp, w, h, n, &options)
+            }
+            T::Int32 => {
+                driver.create_with_band_type_with_options::<i32, _>(&tmp, w, h, n, &options)
+            }
+            T::Float32 => {
+                driver.create_with_band_type_with_options::<f32, _>(&tmp, w, h, n, &options)
+            }
+            T::Float64 => {
+                driver.create_with_band_type_with_options::<f64, _>(&tmp, w, h, n, &options)
+            }
+        };
         let mut writer = TiffWriter {
             dataset: None,
-            tmp_path,
-            final_path,
+            file: Some(file),
             size: spec.size,
+            bands: spec.bands,
         };
-        ds.set_geo_transform(&spec.geo_transform)
-            .map_err(Error::gdal("setting the geotransform"))?;
-        if !spec.crs_wkt.is_empty() {
-            ds.set_projection(&spec.crs_wkt)
-                .map_err(Error::gdal("setting the CRS"))?;
+        let mut ds = match created {
+            Ok(ds) => ds,
+            Err(e) => return Err(writer.failure("creating the file", Some(e), errors.take())),
+        };
+        let mut setup = || -> std::result::Result<(), gdal::errors::GdalError> {
+            ds.set_geo_transform(&spec.geo_transform)?;
+            if !spec.crs_wkt.is_empty() {
+                ds.set_projection(&spec.crs_wkt)?;
+            }
+            for b in 1..=spec.bands {
+                let mut band = ds.rasterband(b)?;
+                band.set_no_data_value(spec.nodata)?;
+                if let Some(name) = spec.band_names.get(b - 1) {
+                    band.set_description(name)?;
+                }
+            }
+            Ok(())
+        };
+        let set = setup();
+        // From here on the dataset is closed by the writer, whatever happens.
+        writer.dataset = Some(ds);
+        if let Err(e) = set {
+            return Err(writer.failure("writing the header", Some(e), errors.take()));
         }
-        for b in 1..=spec.bands {
-            let mut band = ds
-                .rasterband(b)
-                .map_err(Error::gdal("opening an output band"))?;
-            band.set_no_data_value(spec.nodata)
-                .map_err(Error::gdal("setting nodata"))?;
-            if let Some(name) = spec.band_names.get(b - 1) {
-                band.set_description(name)
-                    .map_err(Error::gdal("naming a band"))?;
+        Ok(writer)
+    }
+
+    fn final_path(&self) -> PathBuf {
+        self.file
+            .as_ref()
+            .map(|f| f.final_path().to_path_buf())
+            .unwrap_or_default()
+    }
+
+    /// The error for a failed step: the cause as the operating system reports it when
+    /// it can be found (disk full, quota), else GDAL's messages.
+    fn failure(
+        &self,
+        step: &str,
+        error: Option<gdal::errors::GdalError>,
+        logged: Vec<String>,
+    ) -> Error {
+        let mut gdal: Vec<String> = Vec::new();
+        let error = error.map(|e| crate::error::gdal_message(&e));
+        // A failing flush repeats the same messages for every tile: keep the first two
+        // distinct ones.
+        for msg in logged.into_iter().chain(error) {
+            if gdal.len() < 2 && !gdal.contains(&msg) {
+                gdal.push(msg);
             }
         }
-        writer.dataset = Some(ds);
-        Ok(writer)
+        let os = self.file.as_ref().and_then(PendingFile::diagnose);
+        let cause = match (os, gdal.is_empty()) {
+            (Some(os), true) => format!("{step} failed: {os}"),
+            (Some(os), false) => format!("{step} failed: {os} (GDAL: {})", gdal.join("; ")),
+            (None, false) => format!("{step} failed: {}", gdal.join("; ")),
+            (None, true) => format!("{step} failed"),
+        };
+        Error::Write {
+            path: self.final_path(),
+            cause,
+        }
     }
 
     /// Writes `data` (row-major, `window.len()` values) into 1-based `band`; GDAL
     /// converts to the band's type (rounding and saturating for integers).
     pub fn write(&mut self, band: usize, window: Window, data: Vec<f32>) -> Result<()> {
-        let _quiet = super::QuietGdal::new();
         if !window.fits(self.size.0, self.size.1) || data.len() != window.len() {
             return Err(Error::invalid(
                 "output window",
                 format!("{window} with {} values", data.len()),
             ));
         }
+        let errors = GdalErrors::capture();
         let ds = self
             .dataset
             .as_ref()
-            .ok_or_else(|| Error::invalid("output", "already closed"))?;
-        let mut rb = ds
-            .rasterband(band)
-            .map_err(Error::gdal("opening an output band"))?;
+            .ok_or_else(|| Error::internal("write after the output was closed"))?;
         let mut buf = Buffer::new((window.width, window.height), data);
-        rb.write(
-            (window.x as isize, window.y as isize),
-            (window.width, window.height),
-            &mut buf,
-        )
-        .map_err(Error::gdal(format!("writing {window}")))
+        let written = ds.rasterband(band).and_then(|mut rb| {
+            rb.write(
+                (window.x as isize, window.y as isize),
+                (window.width, window.height),
+                &mut buf,
+            )
+        });
+        let logged = errors.take();
+        match written {
+            Ok(()) if logged.is_empty() => Ok(()),
+            Ok(()) => Err(self.failure(&format!("writing {window}"), None, logged)),
+            Err(e) => Err(self.failure(&format!("writing {window}"), Some(e), logged)),
+        }
     }
 
-    /// Flushes, closes (checking GDAL's result) and renames the file to its final name.
-    pub fn finish(mut self) -> Result<PathBuf> {
-        let _quiet = super::QuietGdal::new();
-        if let Some(ds) = self.dataset.take() {
-            ds.close().map_err(|e| Error::Output {
-                path: self.final_path.clone(),
-                reason: format!("closing failed: {e}"),
-            })?;
-        }
-        std::fs::rename(&self.tmp_path, &self.final_path).map_err(|source| Error::Io {
-            path: self.final_path.clone(),
-            source,
-        })?;
-        Ok(self.final_path.clone())
+    /// Flushes and closes the file (checking every error GDAL reports), checks on its
+    /// own that every tile of every band lies within the file on disk, and renames it
+    /// to its final name.
+    pub fn finish(self) -> Result<PathBuf> {
+        self.finish_unless(|| None)
     }
+
+    /// [`finish`](TiffWriter::finish), but gives up with [`Error::Cancelled`] (removing
+    /// the file) when `cancelled` says so after the file is closed and checked, the last
+    /// moment before the rename.
+    pub fn finish_unless(mut self, cancelled: impl Fn() -> Option<String>) -> Result<PathBuf> {
+        let errors = GdalErrors::capture();
+        if let Some(ds) = self.dataset.take() {
+            // SAFETY: a valid dataset handle, owned by `ds` until the close below.
+            unsafe { gdal_sys::GDALFlushCache(ds.c_dataset()) };
+            let closed = ds.close();
+            let logged = errors.take();
+            match closed {
+                Ok(()) if logged.is_empty() => {}
+                Ok(()) => return Err(self.failure("closing the file", None, logged)),
+                Err(e) => return Err(self.failure("closing the file", Some(e), logged)),
+            }
+        }
+        let tmp = self.file.as_ref().map(|f| f.path().to_path_buf());
+        let tmp = tmp.ok_or_else(|| Error::internal("output committed twice"))?;
+        if let Err(reason) = verify_tiles(&tmp, self.size, self.bands) {
+            return Err(self.failure(&format!("checking the written file ({reason})"), None, vec![]));
+        }
+        drop(errors);
+        if let Some(reason) = cancelled() {
+            return Err(Error::Cancelled { reason });
+        }
+        let file = self.file.take();
+        file.ok_or_else(|| Error::internal("output committed twice"))?
+            .commit()
+    }
+}
+
+/// Checks, independently of what GDAL reported while writing, that the closed TIFF at
+/// `path` opens with the expected shape and that every tile of every band has a place
+/// in the file that lies within its size on disk. A write that failed part-way (a full
+/// disk, a quota) leaves tiles without an offset or pointing past the end.
+fn verify_tiles(path: &Path, size: (usize, usize), bands: usize) -> std::result::Result<(), String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read its size: {e}"))?
+        .len();
+    let ds = Dataset::open(path).map_err(|e| crate::error::gdal_message(&e))?;
+    if ds.raster_size() != size || ds.raster_count() != bands {
+        return Err(format!(
+            "it has {} x {} pixels and {} bands",
+            ds.raster_size().0,
+            ds.raster_size().1,
+            ds.raster_count()
+        ));
+    }
+    for b in 1..=bands {
+        let band = ds.rasterband(b).map_err(|e| crate::error::gdal_message(&e))?;
+        let (bw, bh) = band.block_size();
+        let (nx, ny) = (size.0.div_ceil(bw.max(1)), size.1.div_ceil(bh.max(1)));
+        for by in 0..ny {
+            for bx in 0..nx {
+                let item = |key: &str| {
+                    band.metadata_item(&format!("{key}_{bx}_{by}"), "TIFF")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                };
+                match (item("BLOCK_OFFSET"), item("BLOCK_SIZE")) {
+                    (Some(offset), Some(bytes))
+                        if offset > 0 && bytes > 0 && offset.saturating_add(bytes) <= len => {}
+                    _ => {
+                        return Err(format!(
+                            "tile ({bx}, {by}) of band {b} is missing or cut off in the {len}-byte file"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Drop for TiffWriter {
     fn drop(&mut self) {
-        if self.dataset.take().is_some() || self.tmp_path.exists() {
-            let _ = std::fs::remove_file(&self.tmp_path);
-            let _ = std::fs::remove_file(self.tmp_path.with_extension("tmp.aux.xml"));
+        if let Some(ds) = self.dataset.take() {
+            // Closing flushes whatever is left: errors are moot now, keep them quiet.
+            let _quiet = super::QuietGdal::new();
+            let _ = ds.close();
         }
+        // `self.file` removes the temporary file and any side-car when dropped.
     }
 }
