@@ -31,6 +31,34 @@ pub struct RunStats {
     pub elapsed: Duration,
 }
 
+/// The windows of a run, by index. A chunk grid computes each on demand, so a grid of
+/// millions of tiny chunks costs no memory for the list (at 1-pixel chunks a list of
+/// windows was the largest allocation of a run); a slice holds them.
+pub(crate) trait Windows: Sync {
+    /// How many windows.
+    fn count(&self) -> usize;
+    /// Window `index`, `None` past the end.
+    fn window(&self, index: usize) -> Option<Window>;
+}
+
+impl Windows for [Window] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn window(&self, index: usize) -> Option<Window> {
+        self.get(index).copied()
+    }
+}
+
+impl Windows for crate::grid::ChunkGrid {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn window(&self, index: usize) -> Option<Window> {
+        crate::grid::ChunkGrid::window(self, index)
+    }
+}
+
 /// Text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
@@ -67,7 +95,7 @@ fn in_chunk(chunk: usize, window: Window, e: Error) -> Error {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_chunks<S, T>(
     plan: &PoolPlan,
-    windows: &[Window],
+    windows: &(impl Windows + ?Sized),
     permits: usize,
     init: impl Fn() -> Result<S> + Sync,
     work: impl Fn(&mut S, usize, Window) -> Result<T> + Sync,
@@ -81,8 +109,8 @@ where
     let start = Instant::now();
     let pool = plan.build_pool()?;
     let threads = pool.current_num_threads();
-    let _run = observer.map(|p| p.begin_run(threads, progress.label(), windows.len()));
-    let permits = permits.clamp(1, windows.len().max(1));
+    let _run = observer.map(|p| p.begin_run(threads, progress.label(), windows.count()));
+    let permits = permits.clamp(1, windows.count().max(1));
     let (token_tx, token_rx) = crossbeam_channel::bounded::<()>(permits);
     for _ in 0..permits {
         let _ = token_tx.send(());
@@ -105,8 +133,8 @@ where
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let w = match windows.get(i) {
-                        Some(&w) if !cancel.load(Ordering::Relaxed) => w,
+                    let w = match windows.window(i) {
+                        Some(w) if !cancel.load(Ordering::Relaxed) => w,
                         _ => {
                             // Nothing left to do: pass the permit on to a waiting worker.
                             let _ = token_tx.send(());
@@ -171,7 +199,7 @@ where
     }
     progress.finish();
     Ok(RunStats {
-        chunks: windows.len(),
+        chunks: windows.count(),
         threads,
         elapsed: start.elapsed(),
     })

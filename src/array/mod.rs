@@ -414,7 +414,6 @@ impl LazyArray {
         sink: impl FnMut(usize, Window, T) -> Result<()>,
     ) -> Result<RunStats> {
         self.check()?;
-        let windows: Vec<Window> = grid.iter().collect();
         let chunk_bytes = self.chunk_bytes(grid)?;
         let permits = plan.memory_budget() / chunk_bytes.max(1);
         if permits < 1 {
@@ -431,10 +430,10 @@ impl LazyArray {
             ));
         }
         limit_gdal_cache();
-        let mut progress = Progress::new(self.progress, label, "chunks", windows.len() as u64);
+        let mut progress = Progress::new(self.progress, label, "chunks", grid.len() as u64);
         run_chunks(
             plan,
-            &windows,
+            grid,
             usize::try_from(permits).unwrap_or(usize::MAX),
             || Reader::open(&self.raster),
             |reader, id, w| post(id, w, self.eval_window(reader, id, w)?),

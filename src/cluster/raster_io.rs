@@ -161,7 +161,7 @@ impl WriteLabels<'_> {
         let mut progress = Progress::new(self.progress, &label, "strips", windows.len() as u64);
         crate::exec::run_chunks(
             &plan,
-            &windows,
+            windows.as_slice(),
             usize::try_from(permits).unwrap_or(usize::MAX),
             || Ok(()),
             |_, _, win| {
