@@ -106,11 +106,36 @@ impl LazyArray {
     }
 
     /// `(a - b) / (a + b)` of two named bands; see [`Raster::norm_diff`].
+    ///
+    /// `a` and `b` must be different bands: the same band twice (by name, or two names
+    /// reading the same band of the same file) is [`Error::Invalid`], since the result
+    /// would be 0 everywhere.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open("data/rgbn_20160101.tif")?.with_band_names(["red", "green", "blue", "nir"])?;
+    /// let err = LazyArray::norm_diff(r, "red", "red").unwrap_err();
+    /// assert!(matches!(err, Error::Invalid { what: "bands a and b", .. }));
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
     pub fn norm_diff(raster: Raster, a: &str, b: &str) -> Result<LazyArray> {
-        let expr = Expr::NormDiff(
-            Box::new(Expr::Band(raster.band_index(a)?)),
-            Box::new(Expr::Band(raster.band_index(b)?)),
-        );
+        let (ia, ib) = (raster.band_index(a)?, raster.band_index(b)?);
+        let (sa, sb) = (&raster.bands()[ia], &raster.bands()[ib]);
+        if ia == ib || (sa.path == sb.path && sa.index == sb.index) {
+            let source = format!("band {} of {}", sa.index, sa.path.display());
+            let same = if ia == ib {
+                format!("both are {a:?} ({source})")
+            } else {
+                format!("{a:?} and {b:?} both read {source}")
+            };
+            return Err(Error::invalid(
+                "bands a and b",
+                format!(
+                    "{same}, so (a - b) / (a + b) is 0 everywhere (allowed: two different bands)"
+                ),
+            ));
+        }
+        let expr = Expr::NormDiff(Box::new(Expr::Band(ia)), Box::new(Expr::Band(ib)));
         let name = format!("norm_diff({a}, {b})");
         Ok(LazyArray::from_expr(raster, name, expr))
     }
@@ -289,10 +314,12 @@ impl LazyArray {
         Ok((cw * ch * self.bytes_per_pixel()?) as u64)
     }
 
+    /// The terminal check of the builder: operator errors recorded on the way, then the
+    /// raster's overrides (nodata, scale) that the setters could not refuse.
     fn check(&self) -> Result<()> {
         match &self.deferred {
             Some(reason) => Err(Error::invalid("expression", reason.clone())),
-            None => Ok(()),
+            None => self.raster.check(),
         }
     }
 

@@ -1,6 +1,9 @@
 //! `rasterlab`: the command-line face of the library.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::fmt::Display;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -69,13 +72,6 @@ struct ClusterArgs {
     /// Names for the bands of FILE, in order: `--band-names blue,green,red`.
     #[arg(long, value_delimiter = ',')]
     band_names: Vec<String>,
-    /// Input nodata value (overrides the file's); a pixel that is nodata in any band is
-    /// left out and gets label -1.
-    #[arg(long)]
-    nodata: Option<f64>,
-    /// Input scale factor: physical = stored * scale.
-    #[arg(long)]
-    scale: Option<f64>,
     /// Number of clusters.
     #[arg(long)]
     k: usize,
@@ -103,31 +99,42 @@ struct ClusterArgs {
     /// Spectral: full affinity matrix instead of Nystrom (n^2 memory).
     #[arg(long)]
     exact: bool,
-    /// Worker threads (default: usable cores; env RASTERLAB_THREADS).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Hide progress.
-    #[arg(long)]
-    quiet: bool,
-    /// Output GeoTIFF of labels (Int16, nodata -1).
-    #[arg(short, long)]
-    output: PathBuf,
+    // The options every writing command shares. The output holds Int16 labels with
+    // nodata -1: a pixel that is nodata in any band gets no label.
+    #[command(flatten)]
+    out: OutArgs,
 }
 
 fn cluster(args: ClusterArgs) -> rasterlab::Result<()> {
     use rasterlab::cluster::{SpectralMode, inertia};
-    rasterlab::raster::write::check_output_path(&args.output)?;
+    let out = &args.out;
+    // Everything that can be refused is refused before the (long) read and fit.
+    check_outputs(out)?;
+    LabelMap::check_k(args.k)?;
+    let compression: Compression = out.compress.parse()?;
+    // memory budget: parsed and checked here, wired into clustering by the budget check
+    let _memory: Option<u64> = memory_arg(out)?;
     let start = std::time::Instant::now();
     let mut raster = Raster::open(&args.file)?;
     if !args.band_names.is_empty() {
         raster = raster.with_band_names(args.band_names.clone())?;
     }
-    if let Some(nd) = args.nodata {
+    if let Some(nd) = out.nodata {
         raster = raster.with_nodata(Some(nd));
     }
-    if let Some(s) = args.scale {
+    if let Some(s) = out.scale {
         raster = raster.with_scale(s, 0.0);
     }
+    if let Some(c) = out.chunks {
+        // the height of the strips the samples are read in
+        raster = raster.chunks(c)?;
+    }
+    raster.check()?;
+    // The estimators record no per-chunk tasks: the profile is CPU and memory over the run.
+    let mut profiler = match &out.profile {
+        Some(_) => Some(ResourceProfiler::start()?),
+        None => None,
+    };
     let bands: Vec<String> = if args.bands.is_empty() {
         raster.band_names().iter().map(|s| s.to_string()).collect()
     } else {
@@ -138,12 +145,12 @@ fn cluster(args: ClusterArgs) -> rasterlab::Result<()> {
     if args.standardize {
         x = x.standardize();
     }
-    let progress = if args.quiet {
+    let progress = if out.quiet {
         ProgressMode::Silent
     } else {
         ProgressMode::Auto
     };
-    let threads = match args.threads {
+    let threads = match out.threads {
         Some(t) => t,
         None => rasterlab::resources::PoolPlan::detect()?.threads(),
     };
@@ -221,31 +228,39 @@ fn cluster(args: ClusterArgs) -> rasterlab::Result<()> {
         }
     };
     let map = x.unstack(&labels)?;
-    let path = map.save(&args.output)?;
-    println!("method:     {method}");
-    println!("k:          {}", args.k);
-    println!(
+    let path = map.save_with(&out.output, compression)?;
+    say(format_args!("method:     {method}"))?;
+    say(format_args!("k:          {}", args.k))?;
+    say(format_args!(
         "samples:    {} valid pixels x {} features ({} nodata pixels)",
         x.n_samples(),
         x.n_features(),
         map.nodata_count()
-    );
-    println!("inertia:    {inertia_value:.6}");
-    println!("iterations: {iterations}");
-    println!("threads:    {threads}");
-    println!("seconds:    {:.3}", start.elapsed().as_secs_f64());
-    println!("output:     {}", path.display());
+    ))?;
+    say(format_args!("inertia:    {inertia_value:.6}"))?;
+    say(format_args!("iterations: {iterations}"))?;
+    say(format_args!("threads:    {threads}"))?;
+    say(format_args!(
+        "seconds:    {:.3}",
+        start.elapsed().as_secs_f64()
+    ))?;
+    say(format_args!("output:     {}", path.display()))?;
+    if let (Some(p), Some(svg)) = (profiler.as_mut(), &out.profile) {
+        p.stop();
+        p.save_svg(svg)?;
+        say(format_args!("profile:    {}", svg.display()))?;
+    }
     Ok(())
 }
 
 /// Options shared by every command that writes a raster.
 #[derive(clap::Args)]
 struct OutArgs {
-    /// Input nodata value (overrides the files').
-    #[arg(long)]
+    /// Input nodata value (overrides the files'); it must fit the input's type.
+    #[arg(long, allow_negative_numbers = true)]
     nodata: Option<f64>,
-    /// Input scale factor: physical = stored * scale.
-    #[arg(long)]
+    /// Input scale factor: physical = stored * scale (finite, non-zero).
+    #[arg(long, allow_negative_numbers = true)]
     scale: Option<f64>,
     /// Square chunk size in pixels (default: block-aligned, sized from the memory budget).
     #[arg(long)]
@@ -299,9 +314,13 @@ struct ReduceArgs {
     /// Statistics over time, one output band each: count,sum,mean,std,min,max.
     #[arg(long, value_delimiter = ',', default_value = "mean")]
     stat: Vec<String>,
-    /// Bounding box in map coordinates: xmin,ymin,xmax,ymax.
-    #[arg(long, value_delimiter = ',', num_args = 4, allow_hyphen_values = true)]
-    bbox: Vec<f64>,
+    /// Write the series itself (resampled with --resample), one band per time step or
+    /// period named band@date, instead of statistics over time.
+    #[arg(long, conflicts_with = "stat")]
+    series: bool,
+    /// Bounding box in map coordinates: `xmin,ymin,xmax,ymax` or `xmin ymin xmax ymax`.
+    #[arg(long, value_parser = parse_bbox, allow_hyphen_values = true, value_name = "XMIN,YMIN,XMAX,YMAX")]
+    bbox: Option<[f64; 4]>,
     /// First date kept (YYYY-MM-DD).
     #[arg(long)]
     from: Option<String>,
@@ -348,6 +367,7 @@ struct NdiArgs {
 }
 
 fn ndi(args: NdiArgs) -> rasterlab::Result<()> {
+    check_outputs(&args.out)?;
     let (raster, default_a, default_b) = match (&args.file, args.bands.as_slice()) {
         (Some(_), [_, ..]) => {
             return Err(rasterlab::Error::invalid(
@@ -393,10 +413,106 @@ fn ndi(args: NdiArgs) -> rasterlab::Result<()> {
     save_with(raster.norm_diff(&a, &b)?, args.out)
 }
 
+/// Refuses, before any input is read, an output (`-o`, `--profile`) that cannot be
+/// written: a missing or read-only folder, a folder given as the file (including any
+/// name ending in `/`, which names a folder whether it exists or not).
+fn check_outputs(out: &OutArgs) -> rasterlab::Result<()> {
+    for path in std::iter::once(&out.output).chain(&out.profile) {
+        if path
+            .as_os_str()
+            .to_string_lossy()
+            .ends_with(std::path::is_separator)
+        {
+            return Err(rasterlab::Error::Output {
+                path: path.clone(),
+                reason: "the name ends in a slash, so it names a folder; give a file name \
+                         (allowed: a file in an existing, writable folder)"
+                    .into(),
+            });
+        }
+        rasterlab::raster::write::check_output_path(path)?;
+    }
+    Ok(())
+}
+
+/// `--memory`, parsed; an error names the option and the form allowed.
+fn memory_arg(out: &OutArgs) -> rasterlab::Result<Option<u64>> {
+    out.memory
+        .as_deref()
+        .map(|m| {
+            parse_bytes(m).map_err(|e| {
+                let why = match e {
+                    rasterlab::Error::Invalid { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                rasterlab::Error::invalid(
+                    "--memory",
+                    format!("{why} (allowed: a size such as 512MiB or 2GiB)"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// `--bbox` as one token `xmin,ymin,xmax,ymax` (the four-token form is joined into it by
+/// [`join_bbox`] before clap sees the arguments).
+fn parse_bbox(s: &str) -> Result<[f64; 4], String> {
+    let bad =
+        || format!("{s:?}: allowed: four numbers xmin,ymin,xmax,ymax (or xmin ymin xmax ymax)");
+    let v = s
+        .split(',')
+        .map(|t| t.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
+        .collect::<Option<Vec<f64>>>()
+        .ok_or_else(bad)?;
+    <[f64; 4]>::try_from(v).map_err(|_| bad())
+}
+
+/// Rewrites `--bbox XMIN YMIN XMAX YMAX` as `--bbox XMIN,YMIN,XMAX,YMAX`, so that both
+/// documented forms parse and a comma form followed by positional files does not take
+/// the files as coordinates (clap counts values per token, not per comma).
+fn join_bbox(args: Vec<OsString>) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut i = 0;
+    while i < args.len() {
+        out.push(args[i].clone());
+        let numbers = args.get(i + 1..i + 5).and_then(|next| {
+            next.iter()
+                .map(|a| a.to_str().and_then(|t| t.parse::<f64>().ok()).map(|_| a))
+                .collect::<Option<Vec<_>>>()
+        });
+        if args[i] == "--bbox"
+            && let Some(numbers) = numbers
+        {
+            let joined: Vec<&str> = numbers.iter().filter_map(|a| a.to_str()).collect();
+            out.push(joined.join(",").into());
+            i += 5;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Writes one line of the report on stdout. A reader that went away (`| head -1`) comes
+/// back as an I/O error on `<stdout>`, which `main` turns into a quiet exit with status
+/// 141, what a shell reports for a tool killed by SIGPIPE.
+fn say(line: impl Display) -> rasterlab::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|source| rasterlab::Error::Io {
+            path: PathBuf::from("<stdout>"),
+            source,
+        })
+}
+
+/// Exit status of a run that stopped because stdout was closed: 128 + SIGPIPE (13).
+const EXIT_CLOSED_STDOUT: u8 = 141;
+
 /// Applies nodata/scale, saves with the shared options and prints the report.
 fn save_with(mut array: LazyArray, out: OutArgs) -> rasterlab::Result<()> {
     let compression: Compression = out.compress.parse()?;
-    let memory = out.memory.as_deref().map(parse_bytes).transpose()?;
+    let memory = memory_arg(&out)?;
     if let Some(nd) = out.nodata {
         array = array.nodata(nd);
     }
@@ -425,15 +541,16 @@ fn save_with(mut array: LazyArray, out: OutArgs) -> rasterlab::Result<()> {
         save = save.observe(p);
     }
     let report = save.run()?;
-    println!("{report}");
+    say(&report)?;
     if let (Some(p), Some(path)) = (&profiler, &out.profile) {
         p.save_svg(path)?;
-        println!("  profile:  {}", path.display());
+        say(format_args!("  profile:  {}", path.display()))?;
     }
     Ok(())
 }
 
 fn reduce(args: ReduceArgs) -> rasterlab::Result<()> {
+    check_outputs(&args.out)?;
     if args.stack != "time" {
         return Err(rasterlab::Error::invalid(
             "--stack",
@@ -463,7 +580,7 @@ fn reduce(args: ReduceArgs) -> rasterlab::Result<()> {
     if !args.band_names.is_empty() {
         raster = raster.with_band_names(args.band_names.clone())?;
     }
-    if let [xmin, ymin, xmax, ymax] = args.bbox[..] {
+    if let Some([xmin, ymin, xmax, ymax]) = args.bbox {
         raster = raster.bbox(xmin, ymin, xmax, ymax)?;
     }
     if args.from.is_some() || args.to.is_some() {
@@ -490,6 +607,9 @@ fn reduce(args: ReduceArgs) -> rasterlab::Result<()> {
         let period: Period = period.parse()?;
         array = array.resample(period).stat(args.resample_stat.parse()?);
     }
+    if args.series {
+        return save_with(array, args.out);
+    }
     let stats = args
         .stat
         .iter()
@@ -499,6 +619,7 @@ fn reduce(args: ReduceArgs) -> rasterlab::Result<()> {
 }
 
 fn product(args: ProductArgs) -> rasterlab::Result<()> {
+    check_outputs(&args.out)?;
     let mut raster = if args.files.len() == 1 {
         Raster::open(&args.files[0])?
     } else {
@@ -523,10 +644,10 @@ fn run(cli: Cli) -> rasterlab::Result<()> {
     match cli.command {
         Command::Resources => {
             let res = Resources::detect();
-            println!("{res}");
-            println!("{}", res.plan()?);
+            say(&res)?;
+            say(res.plan()?)?;
         }
-        Command::Info { file } => println!("{}", Raster::open(file)?),
+        Command::Info { file } => say(Raster::open(file)?)?,
         Command::Ndi(args) => ndi(*args)?,
         Command::Reduce(args) => reduce(*args)?,
         Command::Product(args) => product(*args)?,
@@ -538,10 +659,16 @@ fn run(cli: Cli) -> rasterlab::Result<()> {
 fn main() -> ExitCode {
     // GDAL prints its own errors on stderr; ours carry the same message with context.
     gdal::config::set_error_handler(|_, _, _| {});
-    match run(Cli::parse()) {
+    match run(Cli::parse_from(join_bbox(std::env::args_os().collect()))) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(rasterlab::Error::Io { path, source })
+            if path == Path::new("<stdout>") && source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::from(EXIT_CLOSED_STDOUT)
+        }
         Err(e) => {
-            eprintln!("error: {e}");
+            // stderr may be closed too: nothing more to do about it than exit non-zero
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -230,6 +230,7 @@ impl KMeans {
     /// [`Error::NoValidSamples`] for an empty matrix, [`Error::TooFewSamples`] when
     /// `k` exceeds the number of samples, [`Error::NonFinite`] for NaN or infinite values.
     pub fn fit(&self, x: &(impl AsFeatures + ?Sized)) -> Result<KMeansModel> {
+        super::check_label_k(self.k, x)?;
         self.fit_view(x.features(), x.feature_names())
     }
 

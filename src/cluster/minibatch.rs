@@ -290,6 +290,7 @@ impl MiniBatchKMeans {
     /// different number of features; non-finite values.
     pub fn partial_fit(&mut self, batch: &(impl AsFeatures + ?Sized)) -> Result<()> {
         self.validate()?;
+        super::check_label_k(self.k, batch)?;
         // the initialisation runs parallel passes: on a pool of this call, never rayon's
         // global one (statics are reset in every notebook cell)
         let pool = super::plan(self.threads)?.build_pool()?;
@@ -396,6 +397,7 @@ impl MiniBatchKMeans {
     /// parallel pass for the labels and inertia of all samples.
     pub fn fit(&self, x: &(impl AsFeatures + ?Sized)) -> Result<KMeansModel> {
         self.validate()?;
+        super::check_label_k(self.k, x)?;
         let (n, d) = x.features().dim();
         check_k(self.k, n, d)?;
         let plan = super::plan(self.threads)?;
@@ -511,6 +513,8 @@ impl MiniBatchKMeans {
     /// ```
     pub fn fit_raster(&self, raster: &Raster, bands: &[&str]) -> Result<KMeansModel> {
         self.validate()?;
+        // a raster's labels are meant for a label map (predict_raster)
+        super::LabelMap::check_k(self.k)?;
         if bands.is_empty() {
             return Err(Error::invalid("bands", "no band given"));
         }

@@ -93,6 +93,22 @@ pub trait AsFeatures {
     fn feature_names(&self) -> Option<Vec<String>> {
         None
     }
+
+    /// True when the rows are pixels of a raster grid ([`Samples`] from a raster), so the
+    /// labels are meant to go back onto a [`LabelMap`], whose Int16 type bounds `k`
+    /// (see [`LabelMap::check_k`]): the estimators refuse a larger `k` before fitting.
+    fn has_grid(&self) -> bool {
+        false
+    }
+}
+
+/// `k` against the label map when `x` will be unstacked to one: refused before fitting,
+/// not after a long fit when the map is saved.
+pub(crate) fn check_label_k(k: usize, x: &(impl AsFeatures + ?Sized)) -> Result<()> {
+    if x.has_grid() {
+        LabelMap::check_k(k)?;
+    }
+    Ok(())
 }
 
 impl AsFeatures for FeatureView<'_> {

@@ -140,6 +140,10 @@ impl AsFeatures for Samples {
     fn feature_names(&self) -> Option<Vec<String>> {
         Some(self.names.clone())
     }
+
+    fn has_grid(&self) -> bool {
+        self.grid.is_some()
+    }
 }
 
 impl Raster {
@@ -540,14 +544,20 @@ fn view_data<T: super::Real>(a: &Array2<T>) -> super::Data<'_, T> {
 }
 
 /// Full-width strips of whole blocks of about `chunk_bytes` decoded bytes each (f32 per
-/// band): reads stay block-aligned and samples come out in row-major order.
+/// band): reads stay block-aligned and samples come out in row-major order. A chunk size
+/// set on the raster ([`Raster::chunks`]) sets the strips' height instead.
 pub(crate) fn strips(raster: &Raster, bands: usize, chunk_bytes: usize) -> Vec<Window> {
     let (w, h) = raster.size();
-    let (_, bh) = raster.block_size();
-    let bh = bh.clamp(1, h.max(1));
-    let row_bytes = (w * bands.max(1) * 4).max(1);
-    let rows = (chunk_bytes / row_bytes).max(1);
-    let rows = ((rows / bh).max(1) * bh).min(h.max(1));
+    let rows = match raster.chunk_size() {
+        Some((_, ch)) => ch.clamp(1, h.max(1)),
+        None => {
+            let (_, bh) = raster.block_size();
+            let bh = bh.clamp(1, h.max(1));
+            let row_bytes = (w * bands.max(1) * 4).max(1);
+            let rows = (chunk_bytes / row_bytes).max(1);
+            ((rows / bh).max(1) * bh).min(h.max(1))
+        }
+    };
     (0..h)
         .step_by(rows)
         .map(|y| Window::new(0, y, w, rows.min(h - y)))
@@ -605,6 +615,36 @@ pub struct LabelMap {
 }
 
 impl LabelMap {
+    /// The most clusters a saved label map can tell apart: labels `0..MAX_LABELS` fit its
+    /// Int16 type (-1 is nodata).
+    pub const MAX_LABELS: usize = i16::MAX as usize + 1;
+
+    /// Refuses a number of clusters `k` whose labels cannot all be stored in a saved map
+    /// ([`Error::Invalid`] naming `k` and the range allowed). The estimators run it
+    /// before fitting samples that carry a grid; a caller can run it even earlier,
+    /// before reading any pixel.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// assert!(LabelMap::check_k(8).is_ok());
+    /// let err = LabelMap::check_k(40_000).unwrap_err();
+    /// assert!(err.to_string().contains("1 to 32768"), "{err}");
+    /// ```
+    pub fn check_k(k: usize) -> Result<()> {
+        if (1..=Self::MAX_LABELS).contains(&k) {
+            return Ok(());
+        }
+        let why = if k == 0 {
+            "at least one cluster is needed".to_string()
+        } else {
+            format!("{k} clusters cannot all be labelled in an Int16 label map")
+        };
+        Err(Error::invalid(
+            "k",
+            format!("{why} (allowed: 1 to {})", Self::MAX_LABELS),
+        ))
+    }
+
     /// A label map from `(rows, cols)` labels (-1 for nodata) on `grid`.
     pub fn new(labels: Array2<i32>, grid: SourceGrid) -> Result<LabelMap> {
         if labels.dim() != (grid.height, grid.width) {
@@ -683,6 +723,24 @@ impl LabelMap {
     /// and CRS. Labels are stored as Int16 with nodata -1, through the same
     /// temp-file-and-rename writer as every rasterlab output.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<PathBuf> {
+        self.save_with(path, Compression::Lzw)
+    }
+
+    /// Like [`save`](LabelMap::save) with the tiles compressed by `compression`.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// use rasterlab::cluster::SourceGrid;
+    /// let grid = SourceGrid { width: 2, height: 1, geo_transform: [0.0, 1.0, 0.0, 1.0, 0.0, -1.0], crs_wkt: String::new() };
+    /// let map = LabelMap::new(ndarray::array![[0, 1]], grid)?;
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let path = map.save_with(dir.path().join("labels.tif"), Compression::Deflate)?;
+    /// let ds = gdal::Dataset::open(&path).expect("written");
+    /// assert_eq!(ds.metadata_item("COMPRESSION", "IMAGE_STRUCTURE").as_deref(), Some("DEFLATE"));
+    /// # use gdal::Metadata;
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn save_with(&self, path: impl AsRef<Path>, compression: Compression) -> Result<PathBuf> {
         let (w, h) = self.size();
         if let Some(&max) = self.labels.iter().max()
             && max > i32::from(i16::MAX)
@@ -699,7 +757,7 @@ impl LabelMap {
             geo_transform: self.grid.geo_transform,
             crs_wkt: self.grid.crs_wkt.clone(),
             nodata: Some(-1.0),
-            compression: Compression::Lzw,
+            compression,
             tile: (256, 256),
             threads: 2,
             band_names: vec!["label".into()],

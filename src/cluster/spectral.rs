@@ -178,6 +178,7 @@ impl SpectralClustering {
         let view = x.features();
         let (n, d) = view.dim();
         check_k(self.k, n, d)?;
+        super::check_label_k(self.k, x)?;
         if self.n_init == 0 {
             return Err(Error::invalid(
                 "n_init",

@@ -86,6 +86,11 @@ pub struct Raster {
     epsg: Option<u32>,
     driver: String,
     chunks: Option<(usize, usize)>,
+    /// Why the nodata override of [`Raster::with_nodata`] cannot work, if it cannot: the
+    /// setter cannot fail, [`Raster::check`] reports it before anything is read.
+    bad_nodata: Option<String>,
+    /// Likewise for [`Raster::with_scale`]: the argument (`scale` or `offset`) and why.
+    bad_scale: Option<(&'static str, String)>,
 }
 
 /// True for names GDAL resolves itself (`NETCDF:"f.nc":var`, `/vsizip/...`), which
@@ -212,6 +217,8 @@ impl Raster {
             epsg,
             driver: ds.driver().short_name(),
             chunks: None,
+            bad_nodata: None,
+            bad_scale: None,
         };
         raster.dedup_names();
         Ok(raster)
@@ -380,6 +387,23 @@ impl Raster {
         let mut stack = stack.ok_or_else(|| Error::invalid("stack", "no file given"))?;
         if how == Stack::Time {
             steps.sort_by_key(|(d, _)| *d);
+            // Two steps on one date would be counted twice by every statistic.
+            if let Some(pair) = steps.windows(2).find(|p| p[0].0 == p[1].0) {
+                let file = |s: &(NaiveDate, Vec<BandInfo>)| {
+                    s.1.first()
+                        .map(|b| b.path.display().to_string())
+                        .unwrap_or_default()
+                };
+                return Err(Error::invalid(
+                    "time stack dates",
+                    format!(
+                        "{} is the date of both {} and {} (allowed: one time step per date)",
+                        pair[0].0,
+                        file(&pair[0]),
+                        file(&pair[1])
+                    ),
+                ));
+            }
             stack.times = steps.iter().map(|(d, _)| *d).collect();
             stack.bands = steps.into_iter().flat_map(|(_, b)| b).collect();
             // Names come from the first step; later steps repeat them.
@@ -479,7 +503,35 @@ impl Raster {
     }
 
     /// Overrides the nodata value of every band (`None` means every value is valid).
+    ///
+    /// The value is compared with stored values, so it must be one the bands' type can
+    /// hold: a whole number in range for integer types (70000, -1 or 0.5 on UInt16 would
+    /// match no pixel), within range for Float32. A value that cannot be stored is
+    /// reported by [`Raster::check`], which every read and computation runs first.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?; // UInt16
+    /// assert!(r.clone().with_nodata(Some(0.0)).check().is_ok());
+    /// let err = r.with_nodata(Some(70000.0)).check().unwrap_err();
+    /// assert!(matches!(err, Error::Invalid { what: "nodata", .. }));
+    /// assert!(err.to_string().contains("0 to 65535"), "{err}");
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
     pub fn with_nodata(mut self, nodata: Option<f64>) -> Raster {
+        self.bad_nodata = nodata.and_then(|v| {
+            self.bands
+                .iter()
+                .find_map(|b| nodata_misfit(v, b.dtype).map(|why| (b, why)))
+                .map(|(b, (problem, allowed))| {
+                    format!(
+                        "band {} of {} is {}, which {problem} ({allowed})",
+                        b.index,
+                        b.path.display(),
+                        b.dtype.name()
+                    )
+                })
+        });
         for band in &mut self.bands {
             band.nodata = nodata;
         }
@@ -487,12 +539,50 @@ impl Raster {
     }
 
     /// Overrides the scale factor of every band: decoded = stored * scale + offset.
+    ///
+    /// `scale` must be finite and non-zero (zero would make every pixel the offset, NaN
+    /// or infinity every pixel nodata) and `offset` finite; [`Raster::check`] reports
+    /// anything else before any read.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open("data/rgbn_20160101.tif")?;
+    /// assert!(r.clone().with_scale(1e-4, 0.0).check().is_ok());
+    /// for bad in [0.0, f64::NAN, f64::INFINITY] {
+    ///     let err = r.clone().with_scale(bad, 0.0).check().unwrap_err();
+    ///     assert!(matches!(err, Error::Invalid { what: "scale", .. }), "{err}");
+    /// }
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
     pub fn with_scale(mut self, scale: f64, offset: f64) -> Raster {
+        self.bad_scale = if !(scale.is_finite() && scale != 0.0) {
+            Some((
+                "scale",
+                format!("{scale} (allowed: a finite, non-zero number)"),
+            ))
+        } else if !offset.is_finite() {
+            Some(("offset", format!("{offset} (allowed: a finite number)")))
+        } else {
+            None
+        };
         for band in &mut self.bands {
             band.scale = scale;
             band.offset = offset;
         }
         self
+    }
+
+    /// Reports an override that cannot work ([`Raster::with_nodata`],
+    /// [`Raster::with_scale`]) as [`Error::Invalid`] naming the argument and the values
+    /// allowed. Reads, samples and lazy computations run it before touching any pixel.
+    pub fn check(&self) -> Result<()> {
+        if let Some(reason) = &self.bad_nodata {
+            return Err(Error::invalid("nodata", reason.clone()));
+        }
+        if let Some((what, reason)) = &self.bad_scale {
+            return Err(Error::invalid(what, reason.clone()));
+        }
+        Ok(())
     }
 
     /// Square chunks of `size` x `size` pixels for computations on this raster.
@@ -958,6 +1048,41 @@ impl Raster {
     }
 }
 
+/// Why `value` cannot be a nodata value of a band stored as `dtype` (nodata is compared
+/// with stored values, so a value the type cannot hold matches no pixel), if it cannot.
+fn nodata_misfit(value: f64, dtype: GdalDataType) -> Option<(String, String)> {
+    if dtype.is_integer() {
+        let bits = i32::from(dtype.bits());
+        let (lo, hi) = if dtype.is_signed() {
+            (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0)
+        } else {
+            (0.0, 2f64.powi(bits) - 1.0)
+        };
+        let problem = if value.is_nan() || !(lo..=hi).contains(&value) {
+            format!("cannot hold {value}")
+        } else if value.fract() != 0.0 {
+            format!("cannot hold {value}, not a whole number")
+        } else {
+            return None;
+        };
+        Some((problem, format!("allowed: whole numbers from {lo} to {hi}")))
+    } else if dtype == GdalDataType::Float32
+        && value.is_finite()
+        && value.abs() > f64::from(f32::MAX)
+    {
+        Some((
+            format!("cannot hold {value}"),
+            format!(
+                "allowed: NaN, infinities or numbers from {:e} to {:e}",
+                f32::MIN,
+                f32::MAX
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
 /// The file behind a GDAL name: `NETCDF:"f.nc":var` -> `f.nc`.
 fn source_file(path: &Path) -> PathBuf {
     let s = path.to_string_lossy();
@@ -1091,6 +1216,8 @@ pub(crate) struct Reader {
 
 impl Reader {
     pub(crate) fn open(raster: &Raster) -> Result<Reader> {
+        // Every read goes through here: one place for the overrides' terminal check.
+        raster.check()?;
         let mut paths: Vec<&Path> = Vec::new();
         let mut band_map = Vec::with_capacity(raster.bands.len());
         for band in &raster.bands {
