@@ -512,8 +512,20 @@ impl MiniBatchKMeans {
     /// # Ok::<(), rasterlab::Error>(())
     /// ```
     pub fn fit_raster(&self, raster: &Raster, bands: &[&str]) -> Result<KMeansModel> {
+        let plan = super::plan(self.threads)?;
+        self.fit_raster_with(raster, bands, &plan)
+    }
+
+    /// [`fit_raster`](MiniBatchKMeans::fit_raster) on `plan`'s threads, reading chunks
+    /// sized from `plan`'s memory budget.
+    pub fn fit_raster_with(
+        &self,
+        raster: &Raster,
+        bands: &[&str],
+        plan: &crate::resources::PoolPlan,
+    ) -> Result<KMeansModel> {
         self.validate()?;
-        // a raster's labels are meant for a label map (predict_raster)
+        // a raster's labels are meant for a label map (predict_raster, write_labels)
         super::LabelMap::check_k(self.k)?;
         if bands.is_empty() {
             return Err(Error::invalid("bands", "no band given"));
@@ -522,10 +534,9 @@ impl MiniBatchKMeans {
             raster.band_index(b)?;
         }
         let start = Instant::now();
-        let plan = super::plan(self.threads)?;
         let pool = plan.build_pool()?;
         // everything, including the sequential steps' small parallel passes, on this pool
-        pool.install(|| self.fit_raster_on(raster, bands, &plan, &pool, start))
+        pool.install(|| self.fit_raster_on(raster, bands, plan, &pool, start))
     }
 
     fn fit_raster_on(

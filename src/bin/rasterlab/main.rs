@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rasterlab::CancelToken;
+
+mod signals;
 use rasterlab::prelude::*;
 use rasterlab::raster::time::parse_date;
 use rasterlab::resources::parse_bytes;
@@ -105,15 +108,21 @@ struct ClusterArgs {
     out: OutArgs,
 }
 
-fn cluster(args: ClusterArgs) -> rasterlab::Result<()> {
+fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     use rasterlab::cluster::{SpectralMode, inertia};
     let out = &args.out;
     // Everything that can be refused is refused before the (long) read and fit.
     check_outputs(out)?;
     LabelMap::check_k(args.k)?;
     let compression: Compression = out.compress.parse()?;
-    // memory budget: parsed and checked here, wired into clustering by the budget check
-    let _memory: Option<u64> = memory_arg(out)?;
+    let memory = memory_arg(out)?;
+    let mut plan = rasterlab::resources::PoolPlan::detect()?;
+    if let Some(t) = out.threads {
+        plan = plan.with_threads(t)?;
+    }
+    if let Some(m) = memory {
+        plan = plan.with_memory_budget(m)?;
+    }
     let start = std::time::Instant::now();
     let mut raster = Raster::open(&args.file)?;
     if !args.band_names.is_empty() {
@@ -130,6 +139,7 @@ fn cluster(args: ClusterArgs) -> rasterlab::Result<()> {
         raster = raster.chunks(c)?;
     }
     raster.check()?;
+    check_against_inputs(out, &raster)?;
     // The estimators record no per-chunk tasks: the profile is CPU and memory over the run.
     let mut profiler = match &out.profile {
         Some(_) => Some(ResourceProfiler::start()?),
@@ -141,19 +151,55 @@ fn cluster(args: ClusterArgs) -> rasterlab::Result<()> {
         args.bands.clone()
     };
     let bands: Vec<&str> = bands.iter().map(String::as_str).collect();
-    let mut x = Samples::from_bands(&raster, &bands)?;
-    if args.standardize {
-        x = x.standardize();
-    }
     let progress = if out.quiet {
         ProgressMode::Silent
     } else {
         ProgressMode::Auto
     };
-    let threads = match out.threads {
-        Some(t) => t,
-        None => rasterlab::resources::PoolPlan::detect()?.threads(),
+    let threads = plan.threads();
+    let in_memory = Samples::from_bands_within(&raster, &bands, &plan);
+    let mut x = match (in_memory, args.method) {
+        (Ok(x), _) => x,
+        // Mini-batch k-means does not need the samples in memory: stream the raster.
+        (Err(rasterlab::Error::MemoryBudget { .. }), Method::Minibatch) if !args.standardize => {
+            let mut mb = MiniBatchKMeans::new(args.k)
+                .seed(args.seed)
+                .n_init(args.n_init)
+                .threads(threads)
+                .progress(progress);
+            if let Some(m) = args.max_iter {
+                mb = mb.max_iter(m);
+            }
+            let model = mb.fit_raster_with(&raster, &bands, &plan)?;
+            cancel.check()?;
+            let path = model
+                .write_labels(&raster, &bands, &out.output)
+                .plan(&plan)
+                .compress(compression)
+                .progress(progress)
+                .cancel_on(cancel)
+                .run()?;
+            let (w, h) = raster.size();
+            let valid: usize = model.counts().iter().sum();
+            say(format_args!("method:     mini-batch k-means (streamed: the samples exceed the memory budget)"))?;
+            say(format_args!("k:          {}", args.k))?;
+            say(format_args!(
+                "samples:    {valid} valid pixels x {} features ({} nodata pixels)",
+                bands.len(),
+                w * h - valid
+            ))?;
+            say(format_args!("inertia:    {:.6}", model.inertia()))?;
+            say(format_args!("iterations: {}", model.n_iter()))?;
+            say(format_args!("threads:    {threads}"))?;
+            say(format_args!("seconds:    {:.3}", start.elapsed().as_secs_f64()))?;
+            say(format_args!("output:     {}", path.display()))?;
+            return finish_cluster_profile(profiler.as_mut(), out);
+        }
+        (Err(e), _) => return Err(e),
     };
+    if args.standardize {
+        x = x.standardize();
+    }
     let (labels, inertia_value, iterations, method) = match args.method {
         Method::Kmeans => {
             let mut km = KMeans::new(args.k)
@@ -227,6 +273,7 @@ fn cluster(args: ClusterArgs) -> rasterlab::Result<()> {
             )
         }
     };
+    cancel.check()?;
     let map = x.unstack(&labels)?;
     let path = map.save_with(&out.output, compression)?;
     say(format_args!("method:     {method}"))?;
@@ -245,12 +292,28 @@ fn cluster(args: ClusterArgs) -> rasterlab::Result<()> {
         start.elapsed().as_secs_f64()
     ))?;
     say(format_args!("output:     {}", path.display()))?;
-    if let (Some(p), Some(svg)) = (profiler.as_mut(), &out.profile) {
+    finish_cluster_profile(profiler.as_mut(), out)
+}
+
+fn finish_cluster_profile(
+    profiler: Option<&mut ResourceProfiler>,
+    out: &OutArgs,
+) -> rasterlab::Result<()> {
+    if let (Some(p), Some(svg)) = (profiler, &out.profile) {
         p.stop();
         p.save_svg(svg)?;
         say(format_args!("profile:    {}", svg.display()))?;
     }
     Ok(())
+}
+
+/// Refuses an output or profile path that is one of `raster`'s files, and a profile
+/// written over the output.
+fn check_against_inputs(out: &OutArgs, raster: &Raster) -> rasterlab::Result<()> {
+    let outputs: Vec<&Path> = std::iter::once(out.output.as_path())
+        .chain(out.profile.as_deref())
+        .collect();
+    rasterlab::raster::output::check_distinct(&outputs, &raster.source_files())
 }
 
 /// Options shared by every command that writes a raster.
@@ -366,7 +429,7 @@ struct NdiArgs {
     out: OutArgs,
 }
 
-fn ndi(args: NdiArgs) -> rasterlab::Result<()> {
+fn ndi(args: NdiArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     check_outputs(&args.out)?;
     let (raster, default_a, default_b) = match (&args.file, args.bands.as_slice()) {
         (Some(_), [_, ..]) => {
@@ -410,7 +473,7 @@ fn ndi(args: NdiArgs) -> rasterlab::Result<()> {
     };
     let a = need(args.a, default_a, "a")?;
     let b = need(args.b, default_b, "b")?;
-    save_with(raster.norm_diff(&a, &b)?, args.out)
+    save_with(raster.norm_diff(&a, &b)?, args.out, cancel)
 }
 
 /// Refuses, before any input is read, an output (`-o`, `--profile`) that cannot be
@@ -510,7 +573,8 @@ fn say(line: impl Display) -> rasterlab::Result<()> {
 const EXIT_CLOSED_STDOUT: u8 = 141;
 
 /// Applies nodata/scale, saves with the shared options and prints the report.
-fn save_with(mut array: LazyArray, out: OutArgs) -> rasterlab::Result<()> {
+fn save_with(mut array: LazyArray, out: OutArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
+    check_against_inputs(&out, array.raster())?;
     let compression: Compression = out.compress.parse()?;
     let memory = memory_arg(&out)?;
     if let Some(nd) = out.nodata {
@@ -521,6 +585,7 @@ fn save_with(mut array: LazyArray, out: OutArgs) -> rasterlab::Result<()> {
     }
     let mut save = array
         .save(&out.output)
+        .cancel_on(cancel)
         .compress(compression)
         .progress(if out.quiet {
             ProgressMode::Silent
@@ -549,7 +614,7 @@ fn save_with(mut array: LazyArray, out: OutArgs) -> rasterlab::Result<()> {
     Ok(())
 }
 
-fn reduce(args: ReduceArgs) -> rasterlab::Result<()> {
+fn reduce(args: ReduceArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     check_outputs(&args.out)?;
     if args.stack != "time" {
         return Err(rasterlab::Error::invalid(
@@ -608,17 +673,17 @@ fn reduce(args: ReduceArgs) -> rasterlab::Result<()> {
         array = array.resample(period).stat(args.resample_stat.parse()?);
     }
     if args.series {
-        return save_with(array, args.out);
+        return save_with(array, args.out, cancel);
     }
     let stats = args
         .stat
         .iter()
         .map(|s| s.parse())
         .collect::<rasterlab::Result<Vec<Stat>>>()?;
-    save_with(array.reduce(&stats), args.out)
+    save_with(array.reduce(&stats), args.out, cancel)
 }
 
-fn product(args: ProductArgs) -> rasterlab::Result<()> {
+fn product(args: ProductArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     check_outputs(&args.out)?;
     let mut raster = if args.files.len() == 1 {
         Raster::open(&args.files[0])?
@@ -637,10 +702,10 @@ fn product(args: ProductArgs) -> rasterlab::Result<()> {
     for name in &names[1..] {
         product = product * raster.band(name)?;
     }
-    save_with(product, args.out)
+    save_with(product, args.out, cancel)
 }
 
-fn run(cli: Cli) -> rasterlab::Result<()> {
+fn run(cli: Cli, cancel: &CancelToken) -> rasterlab::Result<()> {
     match cli.command {
         Command::Resources => {
             let res = Resources::detect();
@@ -648,10 +713,10 @@ fn run(cli: Cli) -> rasterlab::Result<()> {
             say(res.plan()?)?;
         }
         Command::Info { file } => say(Raster::open(file)?)?,
-        Command::Ndi(args) => ndi(*args)?,
-        Command::Reduce(args) => reduce(*args)?,
-        Command::Product(args) => product(*args)?,
-        Command::Cluster(args) => cluster(*args)?,
+        Command::Ndi(args) => ndi(*args, cancel)?,
+        Command::Reduce(args) => reduce(*args, cancel)?,
+        Command::Product(args) => product(*args, cancel)?,
+        Command::Cluster(args) => cluster(*args, cancel)?,
     }
     Ok(())
 }
@@ -659,7 +724,28 @@ fn run(cli: Cli) -> rasterlab::Result<()> {
 fn main() -> ExitCode {
     // GDAL prints its own errors on stderr; ours carry the same message with context.
     gdal::config::set_error_handler(|_, _, _| {});
-    match run(Cli::parse_from(join_bbox(std::env::args_os().collect()))) {
+    let cli = Cli::parse_from(join_bbox(std::env::args_os().collect()));
+    let interrupts = match signals::Interrupts::install() {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: cannot listen for signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = run(cli, interrupts.token());
+    if let Some(code) = interrupts.exit_code() {
+        // Interrupted: the run has stopped and removed its temporary file.
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}",
+            match &result {
+                Err(e) => format!("error: {e}"),
+                Ok(()) => "interrupted".to_string(),
+            }
+        );
+        return ExitCode::from(code);
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(rasterlab::Error::Io { path, source })
             if path == Path::new("<stdout>") && source.kind() == std::io::ErrorKind::BrokenPipe =>
