@@ -532,7 +532,8 @@ pub fn cf_dates_in(values: &[f64], units: &str, calendar: Calendar) -> Result<Ve
 }
 
 /// Dates of the NetCDF time axis of `path`: its values, `units` and `calendar` attribute
-/// (`None` when absent). Calendar errors name the file.
+/// (`None` when absent). Calendar errors name the file, and the calendar as the file
+/// spells it.
 pub(crate) fn decode_time_axis(
     path: &Path,
     values: &[f64],
@@ -541,10 +542,12 @@ pub(crate) fn decode_time_axis(
 ) -> Result<(Calendar, Vec<NaiveDate>)> {
     let in_file = |e: Error| match e {
         Error::Calendar {
-            calendar, reason, ..
+            calendar: name,
+            reason,
+            ..
         } => Error::Calendar {
             path: path.to_path_buf(),
-            calendar,
+            calendar: calendar.map_or(name, str::to_string),
             reason,
         },
         other => other,
