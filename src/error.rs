@@ -192,6 +192,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// A NetCDF time axis whose calendar rasterlab cannot turn into dates without
+    /// guessing: an unknown calendar name, an origin that is not a date of the calendar,
+    /// or a date the calendar's rule refuses (see [`crate::raster::time::Calendar`]).
+    #[error("cannot date {} (calendar {calendar:?}): {reason}", time_axis_of(path))]
+    Calendar {
+        /// The file; empty when the dates were not decoded from a file.
+        path: PathBuf,
+        /// The calendar, as the file names it.
+        calendar: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -218,6 +231,15 @@ impl Error {
             what,
             reason: reason.into(),
         }
+    }
+}
+
+/// "the time axis of <file>", or "a time axis" when no file is known.
+fn time_axis_of(path: &std::path::Path) -> String {
+    if path.as_os_str().is_empty() {
+        "a time axis".to_string()
+    } else {
+        format!("the time axis of {}", path.display())
     }
 }
 

@@ -134,7 +134,11 @@ impl Raster {
         ];
         let times = self.times();
         if let (Some(first), Some(last)) = (times.first(), times.last()) {
-            rows.push(("time", format!("{nt} step(s), {first} .. {last}")));
+            let mut time = format!("{nt} step(s), {first} .. {last}");
+            if let Some(note) = self.calendar().note() {
+                time.push_str(&format!(" ({note})"));
+            }
+            rows.push(("time", time));
         }
         grid_rows(&mut rows, grid.as_ref(), bpp);
         let (bw, bh) = self.block_size();

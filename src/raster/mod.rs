@@ -75,6 +75,8 @@ pub struct Raster {
     per_step: usize,
     /// One date per time step; empty when the raster has no time axis.
     times: Vec<NaiveDate>,
+    /// The calendar the dates were decoded from (`Standard` without a NetCDF time axis).
+    calendar: time::Calendar,
     /// The time steps in use (indices into the steps), after date subsetting.
     selected: Vec<usize>,
     /// The part of the grid in use, after bbox subsetting.
@@ -130,10 +132,12 @@ impl Raster {
     /// `NETCDF:"file.nc":var` or a single-variable `.nc` file, ...).
     ///
     /// A NetCDF variable with a `time` dimension opens as a time series: one step per
-    /// time value, dated from the file's CF `time#units`.
+    /// time value, dated from the file's CF `time#units` in its `time#calendar` (every CF
+    /// calendar, see [`time::Calendar`] for how non-Gregorian dates become Gregorian).
     ///
     /// Errors: [`Error::NotFound`] for a missing file, [`Error::NotARaster`] for a file
-    /// GDAL cannot read or one without raster bands.
+    /// GDAL cannot read or one without raster bands, [`Error::Calendar`] for a time axis
+    /// in an unknown calendar or with dates its calendar's rule refuses.
     pub fn open(path: impl AsRef<Path>) -> Result<Raster> {
         let path = path.as_ref();
         let ds = open_dataset(path)?;
@@ -193,22 +197,26 @@ impl Raster {
                 block: band.block_size(),
             });
         }
-        let (per_step, times) = if time_values.len() == count {
+        let (per_step, times, calendar) = if time_values.len() == count {
             let units = ds.metadata_item("time#units", "").ok_or_else(|| {
                 Error::invalid(
                     "time coordinate",
                     format!("{} has time values but no time#units", path.display()),
                 )
             })?;
-            (1, time::cf_dates(&time_values, &units)?)
+            let calendar = ds.metadata_item("time#calendar", "");
+            let (calendar, times) =
+                time::decode_time_axis(path, &time_values, &units, calendar.as_deref())?;
+            (1, times, calendar)
         } else {
-            (count, Vec::new())
+            (count, Vec::new(), time::Calendar::Standard)
         };
         let mut raster = Raster {
             bands,
             per_step,
             selected: (0..count / per_step).collect(),
             times,
+            calendar,
             view: Window::new(0, 0, width, height),
             width,
             height,
@@ -343,6 +351,8 @@ impl Raster {
                     ));
                 }
                 part.times = vec![dates[k]];
+                // Dates given by the user are Gregorian.
+                part.calendar = time::Calendar::Standard;
             } else if how == Stack::Time && part.times.is_empty() {
                 let date = time::date_from_name(source_file(path)).ok_or_else(|| {
                     Error::invalid(
@@ -364,6 +374,17 @@ impl Raster {
                         field: "bands per time step",
                         expected: s.per_step.to_string(),
                         found: part.per_step.to_string(),
+                    });
+                }
+                // Dates made Gregorian by different rules (a 360_day file next to a
+                // standard one) would interleave steps that do not belong together.
+                if how == Stack::Time && part.calendar != s.calendar {
+                    return Err(Error::StackMismatch {
+                        path: path.clone(),
+                        first: first.clone(),
+                        field: "calendar",
+                        expected: s.calendar.to_string(),
+                        found: part.calendar.to_string(),
                     });
                 }
             }
@@ -751,6 +772,13 @@ impl Raster {
         } else {
             self.selected.iter().map(|&t| self.times[t]).collect()
         }
+    }
+
+    /// The CF calendar of the NetCDF time axis the dates come from
+    /// ([`time::Calendar::Standard`] for other rasters); [`time::Calendar`] says how its
+    /// dates became the Gregorian [`Raster::times`].
+    pub fn calendar(&self) -> time::Calendar {
+        self.calendar
     }
 
     /// All source bands and how they are decoded (time-major for time stacks).
@@ -1159,7 +1187,11 @@ impl fmt::Display for Raster {
         writeln!(f, ", {} ({})", self.dtype(), self.driver)?;
         if !self.times.is_empty() {
             let times = self.times();
-            writeln!(f, "  time:    {} .. {}", times[0], times[times.len() - 1])?;
+            write!(f, "  time:    {} .. {}", times[0], times[times.len() - 1])?;
+            match self.calendar.note() {
+                Some(note) => writeln!(f, " ({note})")?,
+                None => writeln!(f)?,
+            }
         }
         writeln!(f, "  crs:     {}", self.crs_name())?;
         writeln!(f, "  bounds:  ({xmin}, {ymin}) - ({xmax}, {ymax})")?;
