@@ -72,9 +72,10 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// run (a cancelled run, a failed output write) rather than this chunk.
 fn in_chunk(chunk: usize, window: Window, e: Error) -> Error {
     match e {
-        Error::Chunk { .. } | Error::Panic { .. } | Error::Cancelled { .. } | Error::Write { .. } => {
-            e
-        }
+        Error::Chunk { .. }
+        | Error::Panic { .. }
+        | Error::Cancelled { .. }
+        | Error::Write { .. } => e,
         other => Error::Chunk {
             chunk,
             window,

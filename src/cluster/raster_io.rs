@@ -105,7 +105,10 @@ impl WriteLabels<'_> {
         if bands.len() != d {
             return Err(Error::invalid(
                 "bands",
-                format!("the model was fitted on {d} features, {} bands given", bands.len()),
+                format!(
+                    "the model was fitted on {d} features, {} bands given",
+                    bands.len()
+                ),
             ));
         }
         for b in &bands {
@@ -133,7 +136,11 @@ impl WriteLabels<'_> {
         let permits = plan.memory_budget() / largest.max(1);
         if permits == 0 {
             return Err(Error::MemoryBudget {
-                what: format!("one strip of {} x {} pixels", w, largest / per_pixel / w.max(1) as u64),
+                what: format!(
+                    "one strip of {} x {} pixels",
+                    w,
+                    largest / per_pixel / w.max(1) as u64
+                ),
                 needed: largest,
                 budget: plan.memory_budget(),
                 hint: "raise the memory budget".into(),

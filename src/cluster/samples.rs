@@ -12,8 +12,8 @@ use crate::display::{emit, html_table};
 use crate::error::{Error, Result};
 use crate::grid::Window;
 use crate::raster::Raster;
-use crate::resources::PoolPlan;
 use crate::raster::write::{Compression, TiffSpec, TiffWriter};
+use crate::resources::PoolPlan;
 
 /// The raster grid samples were taken from: size and georeference.
 #[derive(Debug, Clone, PartialEq)]

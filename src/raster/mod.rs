@@ -1137,7 +1137,9 @@ fn gdal_file_list(ds: &Dataset) -> Vec<PathBuf> {
                 break;
             }
             out.push(PathBuf::from(
-                std::ffi::CStr::from_ptr(item).to_string_lossy().into_owned(),
+                std::ffi::CStr::from_ptr(item)
+                    .to_string_lossy()
+                    .into_owned(),
             ));
             i += 1;
         }

@@ -103,10 +103,8 @@ pub fn check_output_path(path: &Path) -> Result<()> {
 /// assert!(check_distinct(&[Path::new("a.tif"), Path::new("./a.tif")], &[]).is_err());
 /// ```
 pub fn check_distinct(outputs: &[&Path], inputs: &[PathBuf]) -> Result<()> {
-    let inputs: Vec<(PathBuf, Option<FileId>)> = inputs
-        .iter()
-        .map(|p| (resolve(p), file_id(p)))
-        .collect();
+    let inputs: Vec<(PathBuf, Option<FileId>)> =
+        inputs.iter().map(|p| (resolve(p), file_id(p))).collect();
     let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
     for &out in outputs {
         let resolved = resolve(out);
@@ -237,7 +235,9 @@ fn temp_owner(name: &str) -> Option<(Option<&str>, u32)> {
     let parts: Vec<&str> = core[at + MARK.len()..].split('-').collect();
     match parts.as_slice() {
         [host, pid, rand] if rand.len() == RAND_CHARS => Some((Some(*host), pid.parse().ok()?)),
-        [pid, nanos] if nanos.chars().all(|c| c.is_ascii_digit()) => Some((None, pid.parse().ok()?)),
+        [pid, nanos] if nanos.chars().all(|c| c.is_ascii_digit()) => {
+            Some((None, pid.parse().ok()?))
+        }
         _ => None,
     }
 }
@@ -284,10 +284,13 @@ pub fn remove_stale(dir: &Path) -> Vec<String> {
         let ours = owner_host.is_none_or(|h| h == host);
         // Only regular files: never follow or remove anything else under such a name.
         let regular = entry.file_type().is_ok_and(|t| t.is_file());
-        if ours && regular && pid != me && !process_alive(pid) {
-            if std::fs::remove_file(entry.path()).is_ok() {
-                removed.push(name);
-            }
+        if ours
+            && regular
+            && pid != me
+            && !process_alive(pid)
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed.push(name);
         }
     }
     removed
@@ -438,7 +441,10 @@ mod tests {
         let prefix = temp_prefix(&long, "node_1", 4242);
         let full = format!("{prefix}abcdef.tmp{SIDECAR}");
         assert!(full.len() <= NAME_MAX, "{} bytes", full.len());
-        assert_eq!(temp_owner(&format!("{prefix}abcdef.tmp")), Some((Some("node_1"), 4242)));
+        assert_eq!(
+            temp_owner(&format!("{prefix}abcdef.tmp")),
+            Some((Some("node_1"), 4242))
+        );
         assert_eq!(temp_owner(&full), Some((Some("node_1"), 4242)));
         let short = temp_prefix("ndi.tif", "h", 7);
         assert_eq!(short, ".ndi.tif.rasterlab-h-7-");

@@ -187,8 +187,8 @@ unsafe extern "C" fn record_gdal_error(
     }
     // SAFETY: GDAL calls the handler on the thread that pushed it, with the user data
     // given to CPLPushErrorHandlerEx: the boxed log of a live `GdalErrors` guard.
-    let log = unsafe { gdal_sys::CPLGetErrorHandlerUserData() }
-        as *const std::cell::RefCell<Vec<String>>;
+    let log =
+        unsafe { gdal_sys::CPLGetErrorHandlerUserData() } as *const std::cell::RefCell<Vec<String>>;
     if log.is_null() || message.is_null() {
         return;
     }
@@ -208,7 +208,9 @@ unsafe extern "C" fn record_gdal_error(
 impl GdalErrors {
     pub(crate) fn capture() -> GdalErrors {
         let log = Box::new(std::cell::RefCell::new(Vec::new()));
-        let data = std::ptr::from_ref(&*log).cast_mut().cast::<std::ffi::c_void>();
+        let data = std::ptr::from_ref(&*log)
+            .cast_mut()
+            .cast::<std::ffi::c_void>();
         // SAFETY: the handler reads `data` only while pushed; `Drop` pops it on this
         // thread before the box is freed.
         unsafe { gdal_sys::CPLPushErrorHandlerEx(Some(record_gdal_error), data) };
@@ -404,7 +406,11 @@ impl TiffWriter {
         let tmp = self.file.as_ref().map(|f| f.path().to_path_buf());
         let tmp = tmp.ok_or_else(|| Error::internal("output committed twice"))?;
         if let Err(reason) = verify_tiles(&tmp, self.size, self.bands) {
-            return Err(self.failure(&format!("checking the written file ({reason})"), None, vec![]));
+            return Err(self.failure(
+                &format!("checking the written file ({reason})"),
+                None,
+                vec![],
+            ));
         }
         drop(errors);
         if let Some(reason) = cancelled() {
@@ -420,7 +426,11 @@ impl TiffWriter {
 /// `path` opens with the expected shape and that every tile of every band has a place
 /// in the file that lies within its size on disk. A write that failed part-way (a full
 /// disk, a quota) leaves tiles without an offset or pointing past the end.
-fn verify_tiles(path: &Path, size: (usize, usize), bands: usize) -> std::result::Result<(), String> {
+fn verify_tiles(
+    path: &Path,
+    size: (usize, usize),
+    bands: usize,
+) -> std::result::Result<(), String> {
     let len = std::fs::metadata(path)
         .map_err(|e| format!("cannot read its size: {e}"))?
         .len();
@@ -434,7 +444,9 @@ fn verify_tiles(path: &Path, size: (usize, usize), bands: usize) -> std::result:
         ));
     }
     for b in 1..=bands {
-        let band = ds.rasterband(b).map_err(|e| crate::error::gdal_message(&e))?;
+        let band = ds
+            .rasterband(b)
+            .map_err(|e| crate::error::gdal_message(&e))?;
         let (bw, bh) = band.block_size();
         let (nx, ny) = (size.0.div_ceil(bw.max(1)), size.1.div_ceil(bh.max(1)));
         for by in 0..ny {

@@ -181,7 +181,9 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
                 .run()?;
             let (w, h) = raster.size();
             let valid: usize = model.counts().iter().sum();
-            say(format_args!("method:     mini-batch k-means (streamed: the samples exceed the memory budget)"))?;
+            say(format_args!(
+                "method:     mini-batch k-means (streamed: the samples exceed the memory budget)"
+            ))?;
             say(format_args!("k:          {}", args.k))?;
             say(format_args!(
                 "samples:    {valid} valid pixels x {} features ({} nodata pixels)",
@@ -191,7 +193,10 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
             say(format_args!("inertia:    {:.6}", model.inertia()))?;
             say(format_args!("iterations: {}", model.n_iter()))?;
             say(format_args!("threads:    {threads}"))?;
-            say(format_args!("seconds:    {:.3}", start.elapsed().as_secs_f64()))?;
+            say(format_args!(
+                "seconds:    {:.3}",
+                start.elapsed().as_secs_f64()
+            ))?;
             say(format_args!("output:     {}", path.display()))?;
             return finish_cluster_profile(profiler.as_mut(), out);
         }
