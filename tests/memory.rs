@@ -144,3 +144,118 @@ fn peak_rss_stays_within_budget() {
     let g = got[(y + 1860 * (TILES - 1)) * w + x + 2041 * (TILES - 1)] as f64;
     assert!((g - expected).abs() <= 1e-5 * expected, "{g} vs {expected}");
 }
+
+/// Runs in a child process (see below): on the same mosaic and budget, the samples are
+/// refused up front, while mini-batch k-means streams the raster and the labels are
+/// written strip by strip. Prints the peak RSS and the centroids.
+#[test]
+#[ignore = "run by clustering_stays_within_budget in a child process"]
+fn cluster_memory_child() {
+    let Ok(dir) = std::env::var("RASTERLAB_MEMTEST_DIR") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let r = Raster::open(mosaic(dir))
+        .and_then(|r| r.with_band_names(["blue", "green", "red"]))
+        .expect("mosaic")
+        .with_nodata(Some(0.0));
+    let bands = ["blue", "green", "red"];
+    let plan = PoolPlan::detect()
+        .and_then(|p| p.with_threads(2))
+        .and_then(|p| p.with_memory_budget(BUDGET))
+        .expect("plan");
+    match Samples::from_bands_within(&r, &bands, &plan) {
+        Err(Error::MemoryBudget { needed, budget, .. }) => {
+            println!("REFUSED needed={needed} budget={budget}")
+        }
+        other => panic!("expected a MemoryBudget refusal, got {other:?}"),
+    }
+    let model = MiniBatchKMeans::new(4)
+        .seed(0)
+        .max_iter(1)
+        .progress(ProgressMode::Silent)
+        .fit_raster_with(&r, &bands, &plan)
+        .expect("streamed fit");
+    model
+        .write_labels(&r, &bands, dir.join("labels.tif"))
+        .plan(&plan)
+        .progress(ProgressMode::Silent)
+        .run()
+        .expect("streamed labels");
+    let c: Vec<String> = model.centroids().iter().map(|v| format!("{v:?}")).collect();
+    println!("CENTROIDS={}", c.join(","));
+    println!("VMHWM={}", vm_hwm());
+}
+
+#[test]
+fn clustering_stays_within_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run_child_test(
+        "cluster_memory_child",
+        &[("RASTERLAB_MEMTEST_DIR", dir.path().as_os_str())],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("REFUSED"), "{stdout}");
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} missing in\n{stdout}"))
+            .trim()
+            .to_string()
+    };
+    let peak: u64 = line("VMHWM=").parse().expect("peak");
+    let centroids: Vec<f64> = line("CENTROIDS=")
+        .split(',')
+        .map(|v| v.parse().expect("centroid"))
+        .collect();
+    println!(
+        "clustering 8164 x 7440 x 3 (samples up to {} MiB): budget {} MiB, peak RSS {} MiB",
+        (2041 * TILES * 1860 * TILES * 20) >> 20,
+        BUDGET >> 20,
+        peak >> 20
+    );
+    assert!(
+        peak < BUDGET + OVERHEAD,
+        "peak RSS {} MiB > budget {} MiB + overhead {} MiB",
+        peak >> 20,
+        BUDGET >> 20,
+        OVERHEAD >> 20
+    );
+    // The labels of the last mosaic tile against a plain nearest-centroid loop over the
+    // scene's pixels read straight through GDAL.
+    let (w, h, labels) = read_output(&dir.path().join("labels.tif"));
+    assert_eq!((w, h), (2041 * TILES, 1860 * TILES));
+    let bands: Vec<Vec<u16>> = (1..=3).map(|b| read_band_u16(SCENE, b).2).collect();
+    let (mut checked, mut differ) = (0usize, 0usize);
+    for y in 0..1860 {
+        for x in 0..2041 {
+            let p = y * 2041 + x;
+            let got = labels[(y + 1860 * (TILES - 1)) * w + x + 2041 * (TILES - 1)];
+            if bands.iter().any(|b| b[p] == 0) {
+                assert_eq!(got, -1.0, "nodata pixel ({x}, {y})");
+                continue;
+            }
+            let nearest = (0..4)
+                .map(|c| {
+                    let d: f64 = (0..3)
+                        .map(|j| (bands[j][p] as f64 - centroids[c * 3 + j]).powi(2))
+                        .sum();
+                    (d, c)
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, c)| c as f32)
+                .expect("k > 0");
+            checked += 1;
+            differ += usize::from(got != nearest);
+        }
+    }
+    // f32 distances in rasterlab against f64 here: only exact near-ties may differ.
+    assert!(checked > 3_000_000, "{checked} valid pixels checked");
+    assert!(differ * 100_000 <= checked, "{differ} of {checked} labels differ");
+}
