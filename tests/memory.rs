@@ -176,6 +176,7 @@ fn cluster_memory_child() {
         .progress(ProgressMode::Silent)
         .fit_raster_with(&r, &bands, &plan)
         .expect("streamed fit");
+    println!("FIT_VMHWM={}", vm_hwm());
     model
         .write_labels(&r, &bands, dir.join("labels.tif"))
         .plan(&plan)
@@ -257,5 +258,8 @@ fn clustering_stays_within_budget() {
     }
     // f32 distances in rasterlab against f64 here: only exact near-ties may differ.
     assert!(checked > 3_000_000, "{checked} valid pixels checked");
-    assert!(differ * 100_000 <= checked, "{differ} of {checked} labels differ");
+    assert!(
+        differ * 100_000 <= checked,
+        "{differ} of {checked} labels differ"
+    );
 }

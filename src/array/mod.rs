@@ -456,7 +456,7 @@ impl LazyArray {
                 ),
             ));
         }
-        limit_gdal_cache();
+        crate::raster::limit_gdal_cache();
         let mut progress = Progress::new(self.progress, label, "chunks", grid.len() as u64);
         run_chunks(
             plan,
@@ -625,15 +625,5 @@ impl fmt::Display for LazyArray {
             write!(f, ", chunks {cw} x {ch}")?;
         }
         write!(f, ")")
-    }
-}
-
-/// GDAL's block cache defaults to 5 % of RAM; chunks are read whole, so a small cache
-/// costs no speed and keeps peak memory low (measured: 332 -> 148 MB). A user's
-/// `GDAL_CACHEMAX` wins.
-fn limit_gdal_cache() {
-    if std::env::var_os("GDAL_CACHEMAX").is_none() {
-        // SAFETY: sets a process-wide integer in GDAL.
-        unsafe { gdal_sys::GDALSetCacheMax64(64 << 20) };
     }
 }

@@ -528,6 +528,7 @@ impl KMeansModel {
                     .into(),
             });
         }
+        crate::raster::limit_gdal_cache();
         let pool = plan.build_pool()?;
         let windows = super::samples::strips(raster, d, plan.chunk_bytes() as usize);
         let cent = self.centroids.as_standard_layout();

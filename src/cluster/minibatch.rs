@@ -534,6 +534,7 @@ impl MiniBatchKMeans {
             raster.band_index(b)?;
         }
         let start = Instant::now();
+        crate::raster::limit_gdal_cache();
         let pool = plan.build_pool()?;
         // everything, including the sequential steps' small parallel passes, on this pool
         pool.install(|| self.fit_raster_on(raster, bands, plan, &pool, start))

@@ -163,6 +163,7 @@ impl WriteLabels<'_> {
             threads: plan.threads(),
             band_names: vec!["label".into()],
         };
+        crate::raster::limit_gdal_cache();
         let mut writer = TiffWriter::create(&self.path, &spec)?;
         let label = format!("labels {}", self.path.display());
         let mut progress = Progress::new(self.progress, &label, "strips", windows.len() as u64);

@@ -293,6 +293,7 @@ impl Samples {
                     .into(),
             });
         }
+        crate::raster::limit_gdal_cache();
         let windows = strips(raster, bands.len(), plan.chunk_bytes() as usize);
         let pool = plan.build_pool()?;
         let parts: Vec<(Vec<f32>, Vec<usize>)> = pool.install(|| {
