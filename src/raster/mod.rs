@@ -1004,12 +1004,18 @@ impl Raster {
         for name in names {
             push(source_file(name));
             push(name.to_path_buf());
-            // A file that no longer opens cannot be read by the run either: the run will
-            // fail on its own, so only what GDAL lists is added here.
-            let _quiet = QuietGdal::new();
-            if let Ok(ds) = Dataset::open(name) {
-                for f in gdal_file_list(&ds) {
-                    push(f);
+            // Only a VRT reads other files; opening every member of a long time stack
+            // again would cost a millisecond or more per file. A VRT that no longer opens
+            // fails the run on its own, so only what GDAL lists is added here.
+            let is_vrt = name
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("vrt"));
+            if is_vrt {
+                let _quiet = QuietGdal::new();
+                if let Ok(ds) = Dataset::open(name) {
+                    for f in gdal_file_list(&ds) {
+                        push(f);
+                    }
                 }
             }
         }
