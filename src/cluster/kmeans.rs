@@ -502,19 +502,8 @@ impl KMeansModel {
     /// # Ok::<(), rasterlab::Error>(())
     /// ```
     pub fn predict_raster(&self, raster: &Raster, bands: &[&str]) -> Result<LabelMap> {
+        self.check_bands(raster, bands)?;
         let d = self.centroids.ncols();
-        if bands.len() != d {
-            return Err(Error::invalid(
-                "bands",
-                format!(
-                    "the model was fitted on {d} features, {} bands given",
-                    bands.len()
-                ),
-            ));
-        }
-        for b in bands {
-            raster.band_index(b)?;
-        }
         let plan = super::plan(None)?;
         let (w, h) = raster.size();
         let needed = (w as u64) * (h as u64) * 4;
@@ -557,6 +546,24 @@ impl KMeansModel {
         let labels = Array2::from_shape_vec((h, w), map)
             .map_err(|e| Error::invalid("label map", e.to_string()))?;
         LabelMap::new(labels, SourceGrid::of(raster))
+    }
+
+    /// `bands` name one band of `raster` per feature the model was fitted on.
+    pub(crate) fn check_bands(&self, raster: &Raster, bands: &[&str]) -> Result<()> {
+        let d = self.centroids.ncols();
+        if bands.len() != d {
+            return Err(Error::invalid(
+                "bands",
+                format!(
+                    "the model was fitted on {d} features, {} bands given",
+                    bands.len()
+                ),
+            ));
+        }
+        for b in bands {
+            raster.band_index(b)?;
+        }
+        Ok(())
     }
 
     fn summary_rows(&self) -> Vec<(&'static str, String)> {

@@ -102,18 +102,7 @@ impl WriteLabels<'_> {
         let d = model.centroids().ncols();
         let k = model.k();
         let bands: Vec<&str> = self.bands.iter().map(String::as_str).collect();
-        if bands.len() != d {
-            return Err(Error::invalid(
-                "bands",
-                format!(
-                    "the model was fitted on {d} features, {} bands given",
-                    bands.len()
-                ),
-            ));
-        }
-        for b in &bands {
-            self.raster.band_index(b)?;
-        }
+        model.check_bands(self.raster, &bands)?;
         if k > MAX_LABEL_MAP_K {
             return Err(Error::invalid(
                 "k",

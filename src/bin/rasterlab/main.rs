@@ -157,20 +157,23 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
         ProgressMode::Auto
     };
     let threads = plan.threads();
+    let minibatch = || {
+        let mb = MiniBatchKMeans::new(args.k)
+            .seed(args.seed)
+            .n_init(args.n_init)
+            .threads(threads)
+            .progress(progress);
+        match args.max_iter {
+            Some(m) => mb.max_iter(m),
+            None => mb,
+        }
+    };
     let in_memory = Samples::from_bands_within(&raster, &bands, &plan);
     let mut x = match (in_memory, args.method) {
         (Ok(x), _) => x,
         // Mini-batch k-means does not need the samples in memory: stream the raster.
         (Err(rasterlab::Error::MemoryBudget { .. }), Method::Minibatch) if !args.standardize => {
-            let mut mb = MiniBatchKMeans::new(args.k)
-                .seed(args.seed)
-                .n_init(args.n_init)
-                .threads(threads)
-                .progress(progress);
-            if let Some(m) = args.max_iter {
-                mb = mb.max_iter(m);
-            }
-            let model = mb.fit_raster_with(&raster, &bands, &plan)?;
+            let model = minibatch().fit_raster_with(&raster, &bands, &plan)?;
             cancel.check()?;
             let path = model
                 .write_labels(&raster, &bands, &out.output)
@@ -228,15 +231,7 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
             )
         }
         Method::Minibatch => {
-            let mut mb = MiniBatchKMeans::new(args.k)
-                .seed(args.seed)
-                .n_init(args.n_init)
-                .threads(threads)
-                .progress(progress);
-            if let Some(m) = args.max_iter {
-                mb = mb.max_iter(m);
-            }
-            let m = mb.fit(&x)?;
+            let m = minibatch().fit(&x)?;
             (
                 m.labels().to_vec(),
                 m.inertia(),
