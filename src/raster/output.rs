@@ -332,15 +332,22 @@ impl PendingFile {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".into());
         let prefix = temp_prefix(&name, &host_tag(), std::process::id());
-        let file = tempfile::Builder::new()
+        let mut builder = tempfile::Builder::new();
+        builder
             .prefix(&prefix)
             .suffix(".tmp")
-            .rand_bytes(RAND_CHARS)
-            .tempfile_in(&dir)
-            .map_err(|e| Error::Write {
-                path: final_path.to_path_buf(),
-                cause: format!("cannot create a temporary file in {}: {e}", dir.display()),
-            })?;
+            .rand_bytes(RAND_CHARS);
+        // The file becomes the output: created with the mode any new file gets (0666
+        // less the umask, as GDAL and `cp` create them), not tempfile's private 0600.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let file = builder.tempfile_in(&dir).map_err(|e| Error::Write {
+            path: final_path.to_path_buf(),
+            cause: format!("cannot create a temporary file in {}: {e}", dir.display()),
+        })?;
         Ok(PendingFile {
             tmp: Some(file.into_temp_path()),
             final_path: final_path.to_path_buf(),
