@@ -116,11 +116,25 @@ impl WriteLabels<'_> {
             None => PoolPlan::detect()?,
         };
         let cancel = self.cancel.unwrap_or_default();
-        let windows = strips(self.raster, d, plan.chunk_bytes() as usize);
+        let mut windows = strips(self.raster, d, plan.chunk_bytes() as usize);
         let (w, h) = self.raster.size();
         // In flight per strip: the decoded bands, the valid samples with their pixel
         // indices, and the strip's labels.
         let per_pixel = (4 * d + 4 * d + 8 + 4) as u64;
+        let row_bytes = (w as u64 * per_pixel).max(1);
+        let tallest = windows.iter().map(|w| w.height).max().unwrap_or(0) as u64;
+        if self.raster.chunk_size().is_none() && tallest * row_bytes > plan.memory_budget() {
+            // Strips of whole blocks do not fit a small budget (a 256-row block of a
+            // 2041-pixel-wide, 3-band scene needs 18 MiB here): cut them shorter, as many
+            // rows as fit, rather than refuse a run whose fit has already streamed.
+            let rows = (plan.memory_budget() / row_bytes) as usize;
+            if rows > 0 {
+                windows = (0..h)
+                    .step_by(rows)
+                    .map(|y| crate::grid::Window::new(0, y, w, rows.min(h - y)))
+                    .collect();
+            }
+        }
         let largest = windows.iter().map(|w| w.len() as u64).max().unwrap_or(0) * per_pixel;
         let permits = plan.memory_budget() / largest.max(1);
         if permits == 0 {

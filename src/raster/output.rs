@@ -40,8 +40,9 @@ const RAND_CHARS: usize = 6;
 /// Refused, each with an [`Error::Output`] naming the path and the reason:
 /// a name that is a folder or ends in `/`; a folder that does not exist, is not a folder
 /// or is not writable; an existing entry that is not a regular file (symbolic link,
-/// device, FIFO, socket). An existing regular file is allowed: it is replaced, whole and
-/// at once, only when the new file is complete.
+/// device, FIFO, socket); a name the file system refuses (longer than its limit: the
+/// operating system's "File name too long"). An existing regular file is allowed: it is
+/// replaced, whole and at once, only when the new file is complete.
 ///
 /// ```
 /// use rasterlab::raster::output::check_output_path;
@@ -49,6 +50,7 @@ const RAND_CHARS: usize = 6;
 /// assert!(check_output_path(&dir.join("ok.tif")).is_ok());
 /// assert!(check_output_path(&dir).is_err());                      // a folder
 /// assert!(check_output_path(&dir.join("missing/x.tif")).is_err()); // no such folder
+/// assert!(check_output_path(&dir.join("a".repeat(256))).is_err());  // name too long
 /// ```
 pub fn check_output_path(path: &Path) -> Result<()> {
     let fail = |reason: String| Error::Output {
@@ -62,13 +64,24 @@ pub fn check_output_path(path: &Path) -> Result<()> {
     if text.ends_with('/') || path.file_name().is_none() {
         return Err(fail("it names a folder, not a file".into()));
     }
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        let kind = file_kind(&meta);
-        if kind != "regular file" {
-            return Err(fail(format!(
-                "it is a {kind}; rasterlab replaces only regular files (remove it or choose another name)"
-            )));
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => {
+            let kind = file_kind(&meta);
+            if kind != "regular file" {
+                return Err(fail(format!(
+                    "it is a {kind}; rasterlab replaces only regular files (remove it or choose another name)"
+                )));
+            }
         }
+        // Nothing there yet, or the folder is missing or not a folder (reported below).
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) => {}
+        // The name itself is refused ("File name too long"), or the folder cannot be
+        // searched: the final rename would fail the same way, after all the work.
+        Err(e) => return Err(fail(e.to_string())),
     }
     let dir = parent_dir(path);
     match std::fs::metadata(&dir) {
@@ -319,15 +332,22 @@ impl PendingFile {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".into());
         let prefix = temp_prefix(&name, &host_tag(), std::process::id());
-        let file = tempfile::Builder::new()
+        let mut builder = tempfile::Builder::new();
+        builder
             .prefix(&prefix)
             .suffix(".tmp")
-            .rand_bytes(RAND_CHARS)
-            .tempfile_in(&dir)
-            .map_err(|e| Error::Write {
-                path: final_path.to_path_buf(),
-                cause: format!("cannot create a temporary file in {}: {e}", dir.display()),
-            })?;
+            .rand_bytes(RAND_CHARS);
+        // The file becomes the output: created with the mode any new file gets (0666
+        // less the umask, as GDAL and `cp` create them), not tempfile's private 0600.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let file = builder.tempfile_in(&dir).map_err(|e| Error::Write {
+            path: final_path.to_path_buf(),
+            cause: format!("cannot create a temporary file in {}: {e}", dir.display()),
+        })?;
         Ok(PendingFile {
             tmp: Some(file.into_temp_path()),
             final_path: final_path.to_path_buf(),
