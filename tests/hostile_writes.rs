@@ -819,9 +819,17 @@ fn debris_cleanup_removes_only_regular_files_of_dead_processes_of_this_host() {
     let alive = format!(".ndi.tif.rasterlab-{host}-{me}-stuvwx.tmp");
     let other_host = ".ndi.tif.rasterlab-elsewhere-99999994-yzabcd.tmp".to_string();
     let dead_folder = format!(".z.tif.rasterlab-{host}-99999993-efghij.tmp");
+    let dead_probe = format!(".probe.rasterlab-{host}-99999992-klmnop.tmp");
     std::os::unix::fs::symlink(d.join("precious.txt"), d.join(&planted_link)).expect("symlink");
     std::os::unix::fs::symlink(d, d.join(&planted_dir_link)).expect("symlink");
-    for name in [&dead, &dead_sidecar, &dead_old_style, &alive, &other_host] {
+    for name in [
+        &dead,
+        &dead_sidecar,
+        &dead_old_style,
+        &dead_probe,
+        &alive,
+        &other_host,
+    ] {
         std::fs::write(d.join(name), b"half a tiff").expect("debris");
     }
     std::fs::create_dir(d.join(&dead_folder)).expect("folder");
@@ -831,7 +839,7 @@ fn debris_cleanup_removes_only_regular_files_of_dead_processes_of_this_host() {
 
     let after = snapshot(d);
     // removed: the regular files of dead processes of this host, whatever the naming
-    for gone in [&dead, &dead_sidecar, &dead_old_style] {
+    for gone in [&dead, &dead_sidecar, &dead_old_style, &dead_probe] {
         assert!(!after.contains_key(gone.as_str()), "{gone} was kept");
     }
     // kept as they were: links (never followed), a folder, a live process's file, another
@@ -1196,7 +1204,30 @@ fn outputs_get_the_usual_file_mode() {
         ],
     );
     let want = 0o666 & !umask();
-    for name in ["ndi.tif", "p.svg", "labels.tif", "small.tif"] {
+    // A replaced output keeps the mode its owner gave it.
+    std::fs::set_permissions(d.join("labels.tif"), std::fs::Permissions::from_mode(0o640))
+        .expect("chmod");
+    succeeded(
+        d,
+        &[
+            "cluster",
+            "small.tif",
+            "--k",
+            "2",
+            "--quiet",
+            "-o",
+            "labels.tif",
+        ],
+    );
+    let kept = std::fs::metadata(d.join("labels.tif"))
+        .expect("labels")
+        .permissions();
+    assert_eq!(
+        kept.mode() & 0o777,
+        0o640,
+        "a replaced output keeps its mode"
+    );
+    for name in ["ndi.tif", "p.svg", "small.tif"] {
         let mode = std::fs::metadata(d.join(name))
             .expect("output")
             .permissions()

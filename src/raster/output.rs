@@ -93,11 +93,19 @@ pub fn check_output_path(path: &Path) -> Result<()> {
     }
     // The only reliable test of "writable" is to create something: exclusively, with a
     // random name, removed at once (the tempfile crate does all three).
-    tempfile::Builder::new()
-        .prefix(&format!(".probe{MARK}"))
-        .tempfile_in(&dir)
+    create_probe(&dir)
         .map(drop)
         .map_err(|e| fail(format!("folder {} is not writable ({e})", dir.display())))
+}
+
+/// A probe file's name follows the temporary files' pattern (`.probe.rasterlab-HOST-PID-
+/// XXXXXX.tmp`), so one left by a killed process is removed by [`remove_stale`] too.
+fn create_probe(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&temp_prefix("probe", &host_tag(), std::process::id()))
+        .suffix(".tmp")
+        .rand_bytes(RAND_CHARS)
+        .tempfile_in(dir)
 }
 
 /// Refuses an output that is one of `inputs` or another of `outputs`.
@@ -370,9 +378,7 @@ impl PendingFile {
     /// device" or "Disk quota exceeded"; `None` when that write succeeds.
     pub fn diagnose(&self) -> Option<String> {
         let dir = parent_dir(&self.final_path);
-        let probe = tempfile::Builder::new()
-            .prefix(&format!(".probe{MARK}"))
-            .tempfile_in(&dir);
+        let probe = create_probe(&dir);
         let mut probe = match probe {
             Ok(p) => p,
             Err(e) => return Some(e.to_string()),
@@ -402,6 +408,10 @@ impl PendingFile {
             .map_err(|e| write_error(format!("flushing to disk failed: {e}")))?;
         // Checked again: a special file may have appeared while the run went on.
         check_output_path(&self.final_path)?;
+        // A replaced file keeps its permissions (as when a tool rewrites a file in place).
+        if let Ok(old) = std::fs::metadata(&self.final_path) {
+            let _ = std::fs::set_permissions(&tmp, old.permissions());
+        }
         tmp.persist(&self.final_path)
             .map_err(|e| write_error(format!("renaming the finished file failed: {}", e.error)))?;
         // Make the rename itself durable.
