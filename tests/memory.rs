@@ -257,5 +257,8 @@ fn clustering_stays_within_budget() {
     }
     // f32 distances in rasterlab against f64 here: only exact near-ties may differ.
     assert!(checked > 3_000_000, "{checked} valid pixels checked");
-    assert!(differ * 100_000 <= checked, "{differ} of {checked} labels differ");
+    assert!(
+        differ * 100_000 <= checked,
+        "{differ} of {checked} labels differ"
+    );
 }
