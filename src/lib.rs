@@ -24,6 +24,7 @@
 pub mod array;
 pub mod cancel;
 pub mod cluster;
+pub mod core;
 pub mod dashboard;
 pub mod datasets;
 pub mod display;

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use plotters::prelude::*;
 
-use crate::display::{base64, emit, escape_html, html_table, human_bytes};
+use crate::core::fmt::{base64, emit, escape_html, html_table, human_bytes};
 use crate::error::{Error, Result};
 
 mod cache;

@@ -451,8 +451,8 @@ impl LazyArray {
                 "chunk size",
                 format!(
                     "one {cw} x {ch} chunk needs {} but the memory budget is {}; use chunks of at most {fit} x {fit}",
-                    crate::display::human_bytes(chunk_bytes),
-                    crate::display::human_bytes(plan.memory_budget())
+                    crate::core::fmt::human_bytes(chunk_bytes),
+                    crate::core::fmt::human_bytes(plan.memory_budget())
                 ),
             ));
         }

@@ -39,7 +39,7 @@ use rayon::prelude::*;
 
 use super::samples::{LabelMap, SourceGrid};
 use super::{AsFeatures, CHUNK, Data, FeatureView, Real, Rng, check_finite, check_k, fmt_num};
-use crate::display::{emit, html_table};
+use crate::core::fmt::{emit, html_table};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, ProgressMode};
 use crate::raster::Raster;

@@ -8,7 +8,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::{AsFeatures, FeatureView, fmt_num};
-use crate::display::{emit, html_table};
+use crate::core::fmt::{emit, html_table};
 use crate::error::{Error, Result};
 use crate::grid::Window;
 use crate::raster::Raster;
@@ -753,7 +753,7 @@ impl LabelMap {
         let spec = TiffSpec {
             size: (w, h),
             bands: 1,
-            dtype: crate::array::OutputType::Int16,
+            dtype: crate::core::dtype::OutputType::Int16,
             geo_transform: self.grid.geo_transform,
             crs_wkt: self.grid.crs_wkt.clone(),
             nodata: Some(-1.0),

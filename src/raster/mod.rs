@@ -1218,7 +1218,7 @@ impl fmt::Display for Raster {
         writeln!(
             f,
             "  size:    {}",
-            crate::display::human_bytes(self.nbytes())
+            crate::core::fmt::human_bytes(self.nbytes())
         )?;
         for (i, b) in self.bands[..self.per_step].iter().enumerate() {
             write!(f, "  band {}: {:<8} {}", i, b.name, b.dtype)?;
