@@ -41,7 +41,6 @@ const LAYERS: &[(&str, u8)] = &[
 const ALLOWED: &[(&str, &str, &str)] = &[
     ("array", "profile", "step 1 in progress"),
     ("exec", "profile", "step 1 in progress"),
-    ("raster", "array", "step 1 in progress"),
     ("cluster::samples", "cluster::kmeans", "step 1 in progress"),
 ];
 

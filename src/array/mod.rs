@@ -5,6 +5,7 @@
 
 mod blocks;
 mod expr;
+mod from_raster;
 mod ops;
 mod save;
 mod time;
