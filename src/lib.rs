@@ -31,6 +31,7 @@ pub mod display;
 pub mod error;
 pub mod exec;
 pub mod grid;
+pub mod observe;
 pub mod profile;
 pub mod progress;
 pub mod raster;

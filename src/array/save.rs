@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::LazyArray;
@@ -10,6 +11,7 @@ use crate::cancel::CancelToken;
 pub use crate::core::dtype::OutputType;
 use crate::error::{Error, Result};
 use crate::grid::ChunkGrid;
+use crate::observe::RunObserver;
 use crate::progress::ProgressMode;
 use crate::raster::write::{Compression, TiffSpec, TiffWriter};
 
@@ -93,10 +95,10 @@ impl Save {
         self
     }
 
-    /// Records every task of the save into `profiler` (a shared handle: the caller's
-    /// profiler sees the tasks).
-    pub fn observe(mut self, profiler: &crate::profile::Profiler) -> Save {
-        self.array = self.array.observe(profiler);
+    /// Reports every task of the save to `observer` (`Save::observe(&Profiler)` in
+    /// `profile` is the public way in).
+    pub(crate) fn with_observer(mut self, observer: Arc<dyn RunObserver>) -> Save {
+        self.array = self.array.with_observer(observer);
         self
     }
 
