@@ -11,6 +11,7 @@
 //! | [`spectral`] | [`SpectralClustering`]: RBF affinity, exact (scikit-learn's spectral embedding) or Nystrom (dask-ml), eigenvectors with `faer` |
 //! | [`metrics`] | inertia, adjusted Rand index, sampled silhouette score |
 //! | `raster_io` | [`KMeansModel::write_labels`]: labels of a raster larger than memory, streamed into a GeoTIFF |
+//! | `stats` | per-feature mean and variance (standardizing, k-means tolerance) |
 //!
 //! Every estimator is a builder validated when it is used (`KMeans::new(8).seed(0)` then
 //! `.fit(&x)?`), builds its own rayon pool for the call (evcxr resets statics in every
@@ -35,6 +36,7 @@ pub mod minibatch;
 mod raster_io;
 pub mod samples;
 pub mod spectral;
+mod stats;
 
 use ndarray::{Array2, ArrayView2};
 

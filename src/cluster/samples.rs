@@ -384,8 +384,8 @@ impl Samples {
         let mut stats = (Vec::new(), Vec::new());
         run(&mut || {
             stats = match &self.values {
-                Values::F32(a) => super::kmeans::column_stats(view_data(a)),
-                Values::F64(a) => super::kmeans::column_stats(view_data(a)),
+                Values::F32(a) => super::stats::column_stats(view_data(a)),
+                Values::F64(a) => super::stats::column_stats(view_data(a)),
             }
         });
         let (mean, var) = stats;
