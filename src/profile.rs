@@ -154,7 +154,7 @@ struct State {
 /// Records the tasks of every computation it is passed to; see the [module docs](self).
 ///
 /// Cloning is cheap and clones share one record, so a clone kept by a
-/// [`Save`](crate::array::Save) writes into the user's profiler. The handle is `'static`
+/// [`Save`] writes into the user's profiler. The handle is `'static`
 /// and safe to keep between notebook cells.
 #[derive(Debug, Clone)]
 pub struct Profiler {
