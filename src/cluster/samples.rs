@@ -731,7 +731,7 @@ impl LabelMap {
     /// ```
     /// use rasterlab::prelude::*;
     /// use rasterlab::cluster::SourceGrid;
-    /// let grid = SourceGrid { width: 2, height: 1, geo_transform: [0.0, 1.0, 0.0, 1.0, 0.0, -1.0], crs_wkt: String::new() };
+    /// let grid = SourceGrid { width: 2, height: 1, geo_transform: [0.0, 1.0, 0.0, 1.0, 0.0, -1.0], crs_wkt: String::new(), sources: vec![] };
     /// let map = LabelMap::new(ndarray::array![[0, 1]], grid)?;
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let path = map.save_with(dir.path().join("labels.tif"), Compression::Deflate)?;
