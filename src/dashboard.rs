@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::display::{emit, escape_html, human_bytes};
+use crate::core::fmt::{emit, escape_html, human_bytes};
 use crate::error::{Error, Result};
 use crate::profile::{Profiler, RunProgress, Task, TaskKind};
 use crate::resources::Resources;

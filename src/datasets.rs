@@ -3,8 +3,8 @@
 //! [`rainfall_cube`] builds a rainfall-like cube of 303 days x 47 x 131 pixels with 8 known
 //! regions (the EarthML seed's shape). Each region has a smooth seasonal regime (mean daily
 //! rainfall following a yearly cycle with its own level and phase), modulated smoothly in
-//! space; daily values are gamma distributed. Deterministic for a seed (its own small
-//! generator, independent of the rest of rasterlab).
+//! space; daily values are gamma distributed. Deterministic for a seed (its own splitmix64
+//! stream, independent of the generator the clustering uses).
 //!
 //! ```
 //! let cube = rasterlab::datasets::rainfall_cube(7);
@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use chrono::{Days, NaiveDate};
 use ndarray::Array2;
 
-use crate::array::OutputType;
+use crate::core::dtype::OutputType;
+use crate::core::rng::SplitMix64;
+use crate::core::window::Window;
 use crate::error::{Error, Result};
-use crate::grid::Window;
 use crate::raster::write::{Compression, TiffSpec, TiffWriter};
 
 /// Days in the cube.
@@ -42,15 +43,11 @@ pub struct RainfallCube {
     pub truth: Vec<i32>,
 }
 
-struct Gen(u64);
+struct Gen(SplitMix64);
 
 impl Gen {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in (0, 1).
@@ -124,7 +121,7 @@ pub fn regime(r: usize, day: usize) -> (f64, f64) {
 
 /// The cube for `seed`.
 pub fn rainfall_cube(seed: u64) -> RainfallCube {
-    let mut g = Gen(seed);
+    let mut g = Gen(SplitMix64(seed));
     let n = ROWS * COLS;
     let mut samples = Array2::zeros((n, DAYS));
     let mut truth = Vec::with_capacity(n);

@@ -83,7 +83,7 @@ pub enum Error {
         /// Index of the chunk in the grid (row-major).
         chunk: usize,
         /// The chunk's window.
-        window: crate::grid::Window,
+        window: crate::core::window::Window,
         /// What went wrong.
         #[source]
         source: Box<Error>,
@@ -167,7 +167,7 @@ pub enum Error {
     },
 
     /// A computation needs more memory than its budget allows.
-    #[error("{what} needs {} but the memory budget is {}; {hint}", crate::display::human_bytes(*needed), crate::display::human_bytes(*budget))]
+    #[error("{what} needs {} but the memory budget is {}; {hint}", crate::core::fmt::human_bytes(*needed), crate::core::fmt::human_bytes(*budget))]
     MemoryBudget {
         /// What needs the memory.
         what: String,

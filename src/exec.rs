@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::grid::Window;
-use crate::profile::{Profiler, TaskKind};
+use crate::observe::{RunObserver, TaskKind};
 use crate::progress::{Progress, ProgressMode};
 use crate::resources::PoolPlan;
 
@@ -102,7 +102,7 @@ pub(crate) fn run_chunks<S, T>(
     work: impl Fn(&mut S, usize, Window) -> Result<T> + Sync,
     mut sink: impl FnMut(usize, Window, T) -> Result<()>,
     progress: &mut Progress,
-    observer: Option<&Profiler>,
+    observer: Option<&dyn RunObserver>,
 ) -> Result<RunStats>
 where
     T: Send,

@@ -3,10 +3,33 @@
 //! Chunked raster processing and clustering over GDAL, made to be driven from Jupyter
 //! notebooks through the evcxr Rust kernel.
 //!
-//! Data flows one way: [`raster`] (sources) -> [`array`] (lazy, fused per-chunk
+//! Data flows one way: [`raster`] (sources) -> [`array`](mod@array) (lazy, fused per-chunk
 //! expressions) -> [`exec`] (runs chunks on a rayon pool sized by [`resources`]) ->
 //! [`raster::write`] or memory. Progress and display are observers, never globals: evcxr
 //! resets every static in each notebook cell.
+//!
+//! ## Layers
+//!
+//! Modules import only from their own layer or lower ones, and no two modules (nor two
+//! submodules of one module) import each other, directly or through others.
+//! `tests/layers.rs` reads the sources and fails on any such back edge or cycle.
+//!
+//! | layer | modules | what |
+//! |---|---|---|
+//! | 0 core | [`core`] | `Window`, `OutputType`, text/HTML formatting, the RNG; imports nothing else of the crate (nor GDAL or rayon) |
+//! | 1 error | [`error`] | the one [`Error`] type |
+//! | 2 runtime | [`grid`], [`resources`], [`cancel`], [`progress`], [`observe`], [`exec`] | chunk grids, machine resources and pool plans, cancelling, progress, run observers, the executor |
+//! | 3 raster | [`raster`] | GDAL sources, windowed reads, GeoTIFF writes |
+//! | 4 array | [`array`](mod@array) | lazy chunked arrays |
+//! | 5 cluster | [`cluster`] | samples, k-means, spectral clustering, metrics |
+//! | 6 front-ends | [`display`], [`profile`], [`dashboard`], [`datasets`] | notebook rendering, profilers, the live dashboard, generated data |
+//!
+//! The CLI (`src/bin`) sits on top. An inherent `impl` block may live in a higher module
+//! than its type (as ndarray's integrations do), so a lower layer never needs to know the
+//! higher one: [`Raster::band`](raster::Raster::band) and `norm_diff` are defined in
+//! `array`, `Raster::to_samples` in `cluster`, `LazyArray::observe(&Profiler)` in
+//! `profile` (the executor sees only the [`observe::RunObserver`] trait), and the notebook
+//! reprs in `display`.
 //!
 //! ```no_run
 //! use rasterlab::prelude::*;
@@ -24,12 +47,14 @@
 pub mod array;
 pub mod cancel;
 pub mod cluster;
+pub mod core;
 pub mod dashboard;
 pub mod datasets;
 pub mod display;
 pub mod error;
 pub mod exec;
 pub mod grid;
+pub mod observe;
 pub mod profile;
 pub mod progress;
 pub mod raster;
@@ -43,16 +68,18 @@ pub use ndarray;
 
 /// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
 pub mod prelude {
-    pub use crate::array::{Block, LazyArray, OutputType, Period, SaveReport, Stat};
+    pub use crate::array::{Block, LazyArray, Period, SaveReport, Stat};
     pub use crate::cancel::CancelToken;
     pub use crate::cluster::{
         Gamma, Init, KMeans, KMeansModel, LabelMap, MiniBatchKMeans, Samples, SpectralClustering,
         SpectralModel,
     };
+    pub use crate::core::dtype::OutputType;
+    pub use crate::core::window::Window;
     pub use crate::dashboard::{Dashboard, DashboardOptions};
     pub use crate::display::{Colormap, Image, Show, Table};
     pub use crate::error::{Error, Result};
-    pub use crate::grid::{ChunkGrid, Window};
+    pub use crate::grid::ChunkGrid;
     pub use crate::profile::{CacheProfiler, Profiler, ResourceProfiler};
     pub use crate::progress::ProgressMode;
     pub use crate::raster::write::Compression;

@@ -43,48 +43,24 @@ use std::time::{Duration, Instant};
 
 use plotters::prelude::*;
 
-use crate::display::{base64, emit, escape_html, html_table, human_bytes};
+use crate::array::{LazyArray, Save};
+use crate::core::fmt::{base64, emit, escape_html, html_table, human_bytes};
+use crate::core::window::Window;
 use crate::error::{Error, Result};
+use crate::observe::{self, RunObserver};
 
 mod cache;
 pub use cache::{CacheProfiler, CacheSummary, ChunkRead};
-
-/// What a recorded task did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TaskKind {
-    /// Reading (decoding) a chunk's input pixels.
-    Read,
-    /// Evaluating the expression on a chunk.
-    Compute,
-    /// Handing a chunk's result to the consumer: the file writer or the in-memory array.
-    Write,
-}
+// `TaskKind` lives in the runtime layer (`observe`), where the executor records tasks.
+pub use crate::observe::TaskKind;
 
 impl TaskKind {
-    /// All kinds, in drawing order.
-    pub const ALL: [TaskKind; 3] = [TaskKind::Read, TaskKind::Compute, TaskKind::Write];
-
-    /// Lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            TaskKind::Read => "read",
-            TaskKind::Compute => "compute",
-            TaskKind::Write => "write",
-        }
-    }
-
     fn color(self) -> RGBColor {
         match self {
             TaskKind::Read => RGBColor(31, 119, 180),
             TaskKind::Compute => RGBColor(255, 127, 14),
             TaskKind::Write => RGBColor(44, 160, 44),
         }
-    }
-}
-
-impl fmt::Display for TaskKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -178,7 +154,7 @@ struct State {
 /// Records the tasks of every computation it is passed to; see the [module docs](self).
 ///
 /// Cloning is cheap and clones share one record, so a clone kept by a
-/// [`Save`](crate::array::Save) writes into the user's profiler. The handle is `'static`
+/// [`Save`] writes into the user's profiler. The handle is `'static`
 /// and safe to keep between notebook cells.
 #[derive(Debug, Clone)]
 pub struct Profiler {
@@ -267,93 +243,6 @@ impl Profiler {
         st.reads.clear();
         st.samples.clear();
         st.runs.clear();
-    }
-
-    /// Marks the start of a computation named `label` of `total` chunks on `threads`
-    /// workers; the returned guard marks its end (also on error) and stops resource
-    /// sampling.
-    pub(crate) fn begin_run(&self, threads: usize, label: &str, total: usize) -> RunGuard {
-        let (start, sampler) = {
-            let mut st = self.lock();
-            let now = Instant::now();
-            let origin = *st.origin.get_or_insert(now);
-            let start = now - origin;
-            st.runs.push(Run {
-                threads,
-                start,
-                end: None,
-                label: label.to_string(),
-                total,
-                done: 0,
-            });
-            let sampler = st
-                .sample_every
-                .and_then(|dt| ResourceProfiler::start_at(dt, origin).ok());
-            (start, sampler)
-        };
-        RunGuard {
-            profiler: self.clone(),
-            sampler,
-            start,
-        }
-    }
-
-    /// Records one task that ran on the current thread from `start` to `end`.
-    ///
-    /// A compute task starts where the same thread's read of the same chunk ended, so a
-    /// caller may time "read + compute" as one span after recording the read.
-    pub(crate) fn task(&self, kind: TaskKind, chunk: usize, start: Instant, end: Instant) {
-        let thread = rayon::current_thread_index();
-        let mut st = self.lock();
-        let origin = *st.origin.get_or_insert(start);
-        let mut start = start.saturating_duration_since(origin);
-        let end = end.saturating_duration_since(origin);
-        if kind == TaskKind::Compute {
-            let read = st
-                .tasks
-                .iter()
-                .rev()
-                .take(256)
-                .find(|t| t.kind == TaskKind::Read && t.thread == thread && t.chunk == chunk);
-            if let Some(read) = read {
-                start = start.max(read.end).min(end);
-            }
-        }
-        if kind == TaskKind::Write
-            && let Some(run) = st.runs.iter_mut().rev().find(|r| r.end.is_none())
-        {
-            run.done += 1;
-        }
-        st.tasks.push(Task {
-            kind,
-            chunk,
-            thread,
-            start,
-            end,
-        });
-    }
-
-    /// Records what one chunk's read fetched: its window (in the source's pixel grid), the
-    /// source's block size, the bands read and the decoded bytes; samples GDAL's block
-    /// cache use.
-    pub(crate) fn read(
-        &self,
-        chunk: usize,
-        window: crate::grid::Window,
-        block: (usize, usize),
-        bands: usize,
-        bytes: u64,
-    ) {
-        // SAFETY: reads a process-wide integer of GDAL's block cache.
-        let cache_used = unsafe { gdal_sys::GDALGetCacheUsed64() }.max(0) as u64;
-        self.lock().reads.push(ChunkRead {
-            chunk,
-            window,
-            block,
-            bands,
-            bytes,
-            cache_used,
-        });
     }
 
     /// What the observed runs read, chunk by chunk, and how often each source block was
@@ -484,14 +373,115 @@ impl fmt::Display for ProfileSummary {
     }
 }
 
+impl RunObserver for Profiler {
+    /// Marks the start of a computation named `label` of `total` chunks on `threads`
+    /// workers; the returned guard marks its end (also on error) and stops resource
+    /// sampling.
+    fn begin_run(&self, threads: usize, label: &str, total: usize) -> observe::RunGuard {
+        let (start, sampler) = {
+            let mut st = self.lock();
+            let now = Instant::now();
+            let origin = *st.origin.get_or_insert(now);
+            let start = now - origin;
+            st.runs.push(Run {
+                threads,
+                start,
+                end: None,
+                label: label.to_string(),
+                total,
+                done: 0,
+            });
+            let sampler = st
+                .sample_every
+                .and_then(|dt| ResourceProfiler::start_at(dt, origin).ok());
+            (start, sampler)
+        };
+        observe::RunGuard::new(ProfiledRun {
+            profiler: self.clone(),
+            sampler,
+            start,
+        })
+    }
+
+    /// Records one task that ran on the current thread from `start` to `end`.
+    ///
+    /// A compute task starts where the same thread's read of the same chunk ended, so a
+    /// caller may time "read + compute" as one span after recording the read.
+    fn task(&self, kind: TaskKind, chunk: usize, start: Instant, end: Instant) {
+        let thread = rayon::current_thread_index();
+        let mut st = self.lock();
+        let origin = *st.origin.get_or_insert(start);
+        let mut start = start.saturating_duration_since(origin);
+        let end = end.saturating_duration_since(origin);
+        if kind == TaskKind::Compute {
+            let read = st
+                .tasks
+                .iter()
+                .rev()
+                .take(256)
+                .find(|t| t.kind == TaskKind::Read && t.thread == thread && t.chunk == chunk);
+            if let Some(read) = read {
+                start = start.max(read.end).min(end);
+            }
+        }
+        if kind == TaskKind::Write
+            && let Some(run) = st.runs.iter_mut().rev().find(|r| r.end.is_none())
+        {
+            run.done += 1;
+        }
+        st.tasks.push(Task {
+            kind,
+            chunk,
+            thread,
+            start,
+            end,
+        });
+    }
+
+    /// Records what one chunk's read fetched: its window (in the source's pixel grid), the
+    /// source's block size, the bands read and the decoded bytes; samples GDAL's block
+    /// cache use.
+    fn read(&self, chunk: usize, window: Window, block: (usize, usize), bands: usize, bytes: u64) {
+        // SAFETY: reads a process-wide integer of GDAL's block cache.
+        let cache_used = unsafe { gdal_sys::GDALGetCacheUsed64() }.max(0) as u64;
+        self.lock().reads.push(ChunkRead {
+            chunk,
+            window,
+            block,
+            bands,
+            bytes,
+            cache_used,
+        });
+    }
+}
+
+// Attaching a profiler to a computation. These are inherent methods of the array types,
+// defined here because `array` sits below `profile` and knows only `dyn RunObserver`.
+
+impl LazyArray {
+    /// Records every task of later runs (read, compute, write per chunk, with CPU and
+    /// memory samples) into `profiler`, a shared handle the caller keeps and renders.
+    pub fn observe(self, profiler: &Profiler) -> LazyArray {
+        self.with_observer(Arc::new(profiler.clone()))
+    }
+}
+
+impl Save {
+    /// Records every task of the save into `profiler` (a shared handle: the caller's
+    /// profiler sees the tasks).
+    pub fn observe(self, profiler: &Profiler) -> Save {
+        self.with_observer(Arc::new(profiler.clone()))
+    }
+}
+
 /// Ends a run when dropped: stops sampling and stores the samples.
-pub(crate) struct RunGuard {
+struct ProfiledRun {
     profiler: Profiler,
     sampler: Option<ResourceProfiler>,
     start: Duration,
 }
 
-impl Drop for RunGuard {
+impl Drop for ProfiledRun {
     fn drop(&mut self) {
         let samples = match self.sampler.as_mut() {
             Some(s) => {

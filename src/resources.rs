@@ -21,7 +21,7 @@
 use std::fmt;
 use std::num::NonZeroUsize;
 
-use crate::display::{emit, html_table, human_bytes};
+use crate::core::fmt::{emit, html_table, human_bytes};
 use crate::error::{Error, Result};
 
 const MIB: u64 = 1 << 20;

@@ -5,11 +5,13 @@
 
 mod blocks;
 mod expr;
+mod from_raster;
 mod ops;
 mod save;
 mod time;
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use ndarray::Array3;
@@ -21,7 +23,7 @@ pub use time::{Period, Stat};
 use crate::error::{Error, Result};
 use crate::exec::{RunStats, run_chunks};
 use crate::grid::{ChunkGrid, Window};
-use crate::profile::{Profiler, TaskKind};
+use crate::observe::{RunObserver, TaskKind};
 use crate::progress::{Progress, ProgressMode};
 use crate::raster::{Raster, Reader};
 use crate::resources::PoolPlan;
@@ -51,8 +53,9 @@ pub struct LazyArray {
     threads: Option<usize>,
     memory: Option<u64>,
     progress: ProgressMode,
-    /// Records tasks of every run when set (a shared handle the user holds).
-    observer: Option<Profiler>,
+    /// Records tasks of every run when set (a shared handle the user holds, such as a
+    /// `Profiler`).
+    observer: Option<Arc<dyn RunObserver>>,
     /// Stored type of a save.
     out_type: OutputType,
     /// Value written for nodata instead of NaN.
@@ -200,10 +203,10 @@ impl LazyArray {
         self
     }
 
-    /// Records every task of later runs (read, compute, write per chunk, with CPU and
-    /// memory samples) into `profiler`, a shared handle the caller keeps and renders.
-    pub fn observe(mut self, profiler: &Profiler) -> LazyArray {
-        self.observer = Some(profiler.clone());
+    /// Reports every task of later runs to `observer` (`LazyArray::observe(&Profiler)` in
+    /// `profile` is the public way in).
+    pub(crate) fn with_observer(mut self, observer: Arc<dyn RunObserver>) -> LazyArray {
+        self.observer = Some(observer);
         self
     }
 
@@ -451,8 +454,8 @@ impl LazyArray {
                 "chunk size",
                 format!(
                     "one {cw} x {ch} chunk needs {} but the memory budget is {}; use chunks of at most {fit} x {fit}",
-                    crate::display::human_bytes(chunk_bytes),
-                    crate::display::human_bytes(plan.memory_budget())
+                    crate::core::fmt::human_bytes(chunk_bytes),
+                    crate::core::fmt::human_bytes(plan.memory_budget())
                 ),
             ));
         }
@@ -466,7 +469,7 @@ impl LazyArray {
             |reader, id, w| post(id, w, self.eval_window(reader, id, w)?),
             sink,
             &mut progress,
-            self.observer.as_ref(),
+            self.observer.as_deref(),
         )
     }
 

@@ -3,52 +3,19 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::LazyArray;
 use crate::cancel::CancelToken;
+pub use crate::core::dtype::OutputType;
 use crate::error::{Error, Result};
 use crate::grid::ChunkGrid;
+use crate::observe::RunObserver;
 use crate::progress::ProgressMode;
 use crate::raster::write::{Compression, TiffSpec, TiffWriter};
 
-/// The stored type of a saved array.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OutputType {
-    /// 8-bit unsigned.
-    Byte,
-    /// 16-bit unsigned.
-    UInt16,
-    /// 16-bit signed.
-    Int16,
-    /// 32-bit signed.
-    Int32,
-    /// 32-bit float (the default; nodata as NaN).
-    #[default]
-    Float32,
-    /// 64-bit float.
-    Float64,
-}
-
-impl OutputType {
-    /// True for integer types, which cannot hold NaN.
-    pub fn is_integer(self) -> bool {
-        !matches!(self, OutputType::Float32 | OutputType::Float64)
-    }
-
-    /// The range of values the type holds.
-    pub fn range(self) -> (f64, f64) {
-        match self {
-            OutputType::Byte => (0.0, 255.0),
-            OutputType::UInt16 => (0.0, 65535.0),
-            OutputType::Int16 => (-32768.0, 32767.0),
-            OutputType::Int32 => (i32::MIN as f64, i32::MAX as f64),
-            OutputType::Float32 => (f32::MIN as f64, f32::MAX as f64),
-            OutputType::Float64 => (f64::MIN, f64::MAX),
-        }
-    }
-}
-
+// Parsing lives here rather than in `core::dtype`, which may not use the crate's error.
 impl std::str::FromStr for OutputType {
     type Err = Error;
 
@@ -62,12 +29,6 @@ impl std::str::FromStr for OutputType {
             "float64" | "f64" => OutputType::Float64,
             _ => return Err(Error::invalid("data type", format!("{s:?}"))),
         })
-    }
-}
-
-impl fmt::Display for OutputType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:?}")
     }
 }
 
@@ -134,10 +95,10 @@ impl Save {
         self
     }
 
-    /// Records every task of the save into `profiler` (a shared handle: the caller's
-    /// profiler sees the tasks).
-    pub fn observe(mut self, profiler: &crate::profile::Profiler) -> Save {
-        self.array = self.array.observe(profiler);
+    /// Reports every task of the save to `observer` (`Save::observe(&Profiler)` in
+    /// `profile` is the public way in).
+    pub(crate) fn with_observer(mut self, observer: Arc<dyn RunObserver>) -> Save {
+        self.array = self.array.with_observer(observer);
         self
     }
 
@@ -306,7 +267,7 @@ impl fmt::Display for SaveReport {
             f,
             "  output:   {} band(s), {} ({} compressed, {})",
             self.bands,
-            crate::display::human_bytes(self.file_bytes),
+            crate::core::fmt::human_bytes(self.file_bytes),
             self.compression,
             self.dtype
         )

@@ -486,7 +486,7 @@ impl MiniBatchKMeans {
         if self.tol == 0.0 {
             return 0.0;
         }
-        let (_, var) = super::kmeans::column_stats(data);
+        let (_, var) = super::stats::column_stats(data);
         self.tol * var.iter().sum::<f64>() / var.len().max(1) as f64
     }
 

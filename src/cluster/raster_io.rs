@@ -157,7 +157,7 @@ impl WriteLabels<'_> {
         let spec = TiffSpec {
             size: (w, h),
             bands: 1,
-            dtype: crate::array::OutputType::Int16,
+            dtype: crate::core::dtype::OutputType::Int16,
             geo_transform: self.raster.geo_transform(),
             crs_wkt: self.raster.crs_wkt().to_string(),
             nodata: Some(-1.0),

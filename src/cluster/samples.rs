@@ -8,7 +8,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::{AsFeatures, FeatureView, fmt_num};
-use crate::display::{emit, html_table};
+use crate::core::fmt::{emit, html_table};
 use crate::error::{Error, Result};
 use crate::grid::Window;
 use crate::raster::Raster;
@@ -385,8 +385,8 @@ impl Samples {
         let mut stats = (Vec::new(), Vec::new());
         run(&mut || {
             stats = match &self.values {
-                Values::F32(a) => super::kmeans::column_stats(view_data(a)),
-                Values::F64(a) => super::kmeans::column_stats(view_data(a)),
+                Values::F32(a) => super::stats::column_stats(view_data(a)),
+                Values::F64(a) => super::stats::column_stats(view_data(a)),
             }
         });
         let (mean, var) = stats;
@@ -732,7 +732,7 @@ impl LabelMap {
     /// ```
     /// use rasterlab::prelude::*;
     /// use rasterlab::cluster::SourceGrid;
-    /// let grid = SourceGrid { width: 2, height: 1, geo_transform: [0.0, 1.0, 0.0, 1.0, 0.0, -1.0], crs_wkt: String::new() };
+    /// let grid = SourceGrid { width: 2, height: 1, geo_transform: [0.0, 1.0, 0.0, 1.0, 0.0, -1.0], crs_wkt: String::new(), sources: vec![] };
     /// let map = LabelMap::new(ndarray::array![[0, 1]], grid)?;
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let path = map.save_with(dir.path().join("labels.tif"), Compression::Deflate)?;
@@ -754,7 +754,7 @@ impl LabelMap {
         let spec = TiffSpec {
             size: (w, h),
             bands: 1,
-            dtype: crate::array::OutputType::Int16,
+            dtype: crate::core::dtype::OutputType::Int16,
             geo_transform: self.grid.geo_transform,
             crs_wkt: self.grid.crs_wkt.clone(),
             nodata: Some(-1.0),

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use super::kmeans::KMeans;
 use super::{AsFeatures, Rng, check_finite, check_k, fmt_num};
-use crate::display::{emit, html_table};
+use crate::core::fmt::{emit, html_table};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, ProgressMode};
 
@@ -220,8 +220,8 @@ impl SpectralClustering {
                     "exact spectral clustering",
                     format!(
                         "{n} samples need a {n} x {n} affinity matrix ({}), more than the memory budget ({}); use .nystrom()",
-                        crate::display::human_bytes(bytes),
-                        crate::display::human_bytes(plan.memory_budget())
+                        crate::core::fmt::human_bytes(bytes),
+                        crate::core::fmt::human_bytes(plan.memory_budget())
                     ),
                 ));
             }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::display::{emit, html_table, human_bytes};
+use crate::core::fmt::{emit, html_table, human_bytes};
 use crate::grid::Window;
 
 /// One chunk's read.

@@ -18,7 +18,6 @@ use gdal::spatial_ref::SpatialRef;
 use gdal::{Dataset, Metadata};
 use ndarray::{Array3, Array4};
 
-use crate::array::LazyArray;
 use crate::error::{Error, Result};
 use crate::grid::{ChunkGrid, Window};
 use crate::resources::PoolPlan;
@@ -1027,11 +1026,6 @@ impl Raster {
         Window::new(w.x + self.view.x, w.y + self.view.y, w.width, w.height)
     }
 
-    /// The decoded band `name` as a lazy array (a time series for a time stack).
-    pub fn band(&self, name: &str) -> Result<LazyArray> {
-        LazyArray::band(self.clone(), name)
-    }
-
     /// `(columns, rows)` of a whole-raster read whose longer side is at most `max_side`
     /// pixels, keeping the aspect ratio (never larger than the raster).
     pub fn decimated_size(&self, max_side: usize) -> (usize, usize) {
@@ -1070,15 +1064,6 @@ impl Raster {
         reader.read_decoded_sized(self, all, (w, h), &idx, &mut out)?;
         Array3::from_shape_vec((idx.len(), h, w), out)
             .map_err(|e| Error::invalid("window", e.to_string()))
-    }
-
-    /// The normalized difference `(a - b) / (a + b)` of two named bands, as a lazy array.
-    ///
-    /// A pixel that is nodata in either band, or where `a + b = 0`, is nodata (NaN) in the
-    /// result. Note: geowombat's `norm_diff(src, b1, b2)` computes `(b2 - b1) / (b2 + b1)`
-    /// and writes 0 for nodata; rasterlab keeps the usual order and real nodata.
-    pub fn norm_diff(&self, a: &str, b: &str) -> Result<LazyArray> {
-        LazyArray::norm_diff(self.clone(), a, b)
     }
 }
 
@@ -1234,7 +1219,7 @@ impl fmt::Display for Raster {
         writeln!(
             f,
             "  size:    {}",
-            crate::display::human_bytes(self.nbytes())
+            crate::core::fmt::human_bytes(self.nbytes())
         )?;
         for (i, b) in self.bands[..self.per_step].iter().enumerate() {
             write!(f, "  band {}: {:<8} {}", i, b.name, b.dtype)?;

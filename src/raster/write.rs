@@ -9,6 +9,7 @@ use super::output::{self, PendingFile};
 use gdal::raster::{Buffer, RasterCreationOptions};
 use gdal::{Dataset, DriverManager, Metadata};
 
+use crate::core::dtype::OutputType;
 use crate::error::{Error, Result};
 use crate::grid::Window;
 
@@ -75,7 +76,7 @@ pub struct TiffSpec {
     /// Number of bands.
     pub bands: usize,
     /// Stored type of every band.
-    pub dtype: crate::array::OutputType,
+    pub dtype: OutputType,
     /// Georeference carried over from the source.
     pub geo_transform: [f64; 6],
     /// CRS as WKT; empty for none.
@@ -133,10 +134,7 @@ fn creation_options(spec: &TiffSpec) -> Result<RasterCreationOptions> {
     ];
     if spec.compression != Compression::None {
         // Predictors make smooth data compress better: floating-point or horizontal.
-        let float = matches!(
-            spec.dtype,
-            crate::array::OutputType::Float32 | crate::array::OutputType::Float64
-        );
+        let float = matches!(spec.dtype, OutputType::Float32 | OutputType::Float64);
         opts.push(if float { "PREDICTOR=3" } else { "PREDICTOR=2" }.into());
     }
     if spec.compression == Compression::Zstd {
@@ -261,7 +259,7 @@ impl TiffWriter {
             .map_err(Error::gdal("loading the GTiff driver"))?;
         let (w, h, n) = (spec.size.0, spec.size.1, spec.bands);
         let tmp = file.path().to_path_buf();
-        use crate::array::OutputType as T;
+        use OutputType as T;
         let created = match spec.dtype {
             T::Byte => driver.create_with_band_type_with_options::<u8, _>(&tmp, w, h, n, &options),
             T::UInt16 => {
