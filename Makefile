@@ -58,8 +58,9 @@ bench: setup
 	$(BENCH_VENV)/bin/python bench/gen_data.py
 	$(BENCH_VENV)/bin/python bench/run.py
 
+# Jupyter refuses to run as root unless told: root is the usual user in containers and CI.
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 clean:
 	cargo clean
