@@ -11,8 +11,14 @@
 //! * `/panel` - the page's body, fetched by the page itself.
 //!
 //! Every request must carry the token (`?token=...` or an `Authorization: token ...`
-//! header), otherwise it gets `403 Forbidden`. The server is read-only (GET and HEAD) and
-//! stops when the [`Dashboard`] is dropped.
+//! header), otherwise it gets `403 Forbidden`. The server answers GET and HEAD, and one
+//! state-changing request: `POST /stop`, the page's **Stop** button, which cancels the
+//! running save ([`Save::dashboard`]) at its next chunk: the save returns
+//! [`Error::Cancelled`], removes its temporary file, and every variable of the notebook
+//! stays (unlike Kernel > Interrupt, which kills the kernel's process). `POST /stop` takes
+//! the token only from the `Authorization` header, which a page of another site cannot set
+//! without the browser asking first (a CORS preflight this server never allows), so no
+//! other site can press Stop. The server stops when the [`Dashboard`] is dropped.
 //!
 //! Computations report to the dashboard through its [`Profiler`]: pass
 //! [`Dashboard::profiler`] to `.observe(..)` of a lazy array or a save, in the same cell
@@ -36,6 +42,9 @@
 //! [`DashboardOptions::link_template`].
 
 use std::fmt;
+
+use crate::array::Save;
+use crate::cancel::CancelToken;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -64,7 +73,7 @@ const STREAM_SPAN: Duration = Duration::from_secs(30);
 /// Most tasks drawn in the task stream or listed in the JSON.
 const STREAM_TASKS: usize = 2000;
 /// Most connections served at once.
-const MAX_CONNECTIONS: usize = 16;
+const MAX_CONNECTIONS: usize = 64;
 
 /// Options of [`Dashboard::start_with`].
 ///
@@ -251,6 +260,25 @@ struct Shared {
     cores: usize,
     usable_memory: u64,
     connections: AtomicUsize,
+    /// Cancels the saves started with [`Save::dashboard`]; replaced by a fresh token after
+    /// each Stop, so later saves run.
+    cancel: Mutex<CancelToken>,
+}
+
+impl Shared {
+    fn cancel_token(&self) -> CancelToken {
+        self.cancel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Cancels the running saves; later ones get a fresh token.
+    fn press_stop(&self) {
+        let mut slot = self.cancel.lock().unwrap_or_else(|e| e.into_inner());
+        slot.cancel("stopped from the dashboard");
+        *slot = CancelToken::new();
+    }
 }
 
 impl Shared {
@@ -353,6 +381,7 @@ impl Dashboard {
             cores: res.usable_cores,
             usable_memory: res.usable_memory,
             connections: AtomicUsize::new(0),
+            cancel: Mutex::new(CancelToken::new()),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let handle = {
@@ -372,6 +401,17 @@ impl Dashboard {
             stop,
             handle: Some(handle),
         })
+    }
+
+    /// The token the dashboard's Stop button cancels (a fresh one after each Stop): pass
+    /// it to [`Save::cancel_on`], or use [`Save::dashboard`] for both.
+    pub fn cancel_token(&self) -> CancelToken {
+        self.shared.cancel_token()
+    }
+
+    /// Presses the Stop button: cancels the saves started with [`Save::dashboard`].
+    pub fn stop_runs(&self) {
+        self.shared.press_stop();
     }
 
     /// The profiler that feeds the dashboard: pass it to `.observe(..)` of a lazy array or
@@ -539,6 +579,8 @@ struct Request {
     method: String,
     path: String,
     token: Option<String>,
+    /// The token of the `Authorization` header alone (state changes accept only this).
+    header_token: Option<String>,
 }
 
 fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
@@ -552,10 +594,11 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (target, String::new()),
     };
-    let mut token = query
+    let query_token = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("token="))
         .map(str::to_string);
+    let mut header_token = None;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
@@ -569,14 +612,15 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
                 .strip_prefix("token ")
                 .or_else(|| value.strip_prefix("Bearer "))
             {
-                token = Some(t.trim().to_string());
+                header_token = Some(t.trim().to_string());
             }
         }
     }
     Ok(Request {
         method,
         path,
-        token,
+        token: header_token.clone().or(query_token),
+        header_token,
     })
 }
 
@@ -591,14 +635,34 @@ fn same_token(a: &str, b: &str) -> bool {
 
 fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    // Loopback clients send their request at once; a short wait frees the slot of an idle
+    // or stuck client soon, so it cannot lock others (the Stop button) out for long.
+    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
     stream.set_write_timeout(Some(Duration::from_secs(2)))?;
     let req = read_request(&stream)?;
     let authorized = req
         .token
         .as_deref()
         .is_some_and(|t| same_token(t, &shared.token));
-    let (status, ctype, body) = if req.method != "GET" && req.method != "HEAD" {
+    let is_stop = req.path.trim_end_matches('/') == "/stop";
+    let (status, ctype, body) = if is_stop {
+        if req.method != "POST" {
+            ("405 Method Not Allowed", "text/plain", "POST only\n".into())
+        } else if !req
+            .header_token
+            .as_deref()
+            .is_some_and(|t| same_token(t, &shared.token))
+        {
+            (
+                "403 Forbidden",
+                "text/plain",
+                "403 Forbidden: Stop needs the token in the Authorization header\n".into(),
+            )
+        } else {
+            shared.press_stop();
+            ("200 OK", "text/plain", "stopped\n".into())
+        }
+    } else if req.method != "GET" && req.method != "HEAD" {
         ("405 Method Not Allowed", "text/plain", "read-only\n".into())
     } else if !authorized {
         (
@@ -665,7 +729,13 @@ fn page(status: &DashboardStatus) -> String {
     // relative URL so that it also works behind /proxy/{port}/.
     format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>rasterlab dashboard</title>\
-         <style>{STYLE}</style></head><body><div id=\"panel\">{}</div><script>\
+         <style>{STYLE}</style></head><body><button id=\"stop\" onclick=\"stopRun()\" \
+         title=\"Cancel the running save at its next chunk; the notebook keeps its variables\">\
+         Stop</button> <span id=\"stopped\"></span><div id=\"panel\">{}</div><script>\
+         async function stopRun(){{const t=new URLSearchParams(location.search).get('token');\
+         try{{const r=await fetch('stop',{{method:'POST',headers:{{'Authorization':'token '+t}}}});\
+         document.getElementById('stopped').textContent=r.ok?'stop sent':'stop refused ('+r.status+')';}}\
+         catch(e){{document.getElementById('stopped').textContent='stop failed';}}}}\
          async function tick(){{try{{const r=await fetch('panel'+location.search,{{cache:'no-store'}});\
          if(r.ok){{document.getElementById('panel').innerHTML=await r.text();}}}}catch(e){{}}\
          setTimeout(tick,500);}}setTimeout(tick,500);</script></body></html>",
@@ -900,6 +970,27 @@ fn sparkline(points: &[(f64, f64)], max: f64, color: &str, fmt: impl Fn(f64) -> 
     }
     svg.push_str("</svg>");
     svg
+}
+
+impl Save {
+    /// Shows the save on `dash` and lets its **Stop** button cancel it: the same as
+    /// `.observe(dash.profiler()).cancel_on(&dash.cancel_token())`.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let dash = Dashboard::start()?;
+    /// let scene = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?;
+    /// dash.stop_runs(); // Stop pressed before the save starts: only later saves are spared
+    /// let out = std::env::temp_dir().join("rasterlab-doc-dashboard-save.tif");
+    /// let save = scene.band("band1")?.save(&out).progress(ProgressMode::Silent).dashboard(&dash);
+    /// save.run()?; // a fresh token: this save runs
+    /// # std::fs::remove_file(out).ok();
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn dashboard(self, dash: &Dashboard) -> Save {
+        self.observe(dash.profiler())
+            .cancel_on(&dash.cancel_token())
+    }
 }
 
 #[cfg(test)]

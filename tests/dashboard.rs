@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::http_get;
+use common::{entries, http_get, http_request, mosaic};
 use rasterlab::prelude::*;
 use serde_json::Value;
 
@@ -212,4 +212,120 @@ fn a_later_computation_is_visible_over_http_while_it_runs() {
         "{panel}"
     );
     assert!(end["rss_bytes"].as_u64().is_some_and(|b| b > 0), "{end}");
+}
+
+/// The Stop button's request: only POST, only with the token in the Authorization header
+/// (a page of another site cannot send that without a CORS preflight, which is refused).
+#[test]
+fn stop_needs_post_and_the_token_in_a_header() {
+    let dash = Dashboard::start_with(DashboardOptions::default()).expect("dashboard");
+    let (addr, token) = (dash.local_addr(), dash.token().to_string());
+    let before = dash.cancel_token();
+    let header = format!("Authorization: token {token}\r\n");
+    let code = |method: &str, target: &str, headers: &str| {
+        http_request(addr, method, target, headers)
+            .expect("request")
+            .0
+    };
+    assert_eq!(code("GET", &format!("/stop?token={token}"), ""), 405);
+    assert_eq!(code("POST", "/stop", ""), 403);
+    assert_eq!(code("POST", &format!("/stop?token={token}"), ""), 403);
+    assert_eq!(
+        code("POST", "/stop", "Authorization: token wrong-token\r\n"),
+        403
+    );
+    assert_eq!(code("OPTIONS", "/stop", ""), 405);
+    assert!(
+        !before.is_cancelled(),
+        "a refused request cancelled the run"
+    );
+    assert_eq!(code("POST", "/stop", &header), 200);
+    assert!(before.is_cancelled());
+    assert!(
+        !dash.cancel_token().is_cancelled(),
+        "later saves get a fresh token"
+    );
+    // The page carries the button.
+    let (_, page) = http_get(addr, &format!("/?token={token}"), "").expect("page");
+    assert!(
+        page.contains("id=\"stop\"") && page.contains("method:'POST'"),
+        "{page}"
+    );
+}
+
+/// A long save observed by the dashboard is stopped from it: the save returns
+/// `Error::Cancelled` at its next chunk, leaves nothing in the folder, and the next save
+/// runs to the end. Idle connections held open meanwhile do not keep Stop from answering.
+#[test]
+fn stop_cancels_a_running_save_and_leaves_nothing() {
+    let dash = Dashboard::start_with(DashboardOptions::default()).expect("dashboard");
+    let (addr, token) = (dash.local_addr(), dash.token().to_string());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vrt = mosaic(dir.path());
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out");
+    let r = Raster::open(&vrt)
+        .and_then(|r| r.with_band_names(["blue", "green", "red"]))
+        .expect("mosaic");
+    let product = (r.band("blue").expect("b") * r.band("green").expect("g")).nodata(0.0);
+    let save = product
+        .save(out.join("p.tif"))
+        .chunks(256)
+        .threads(1)
+        .progress(ProgressMode::Silent)
+        .dashboard(&dash);
+    let job = std::thread::spawn(move || save.run());
+
+    // Wait until the save is under way (chunks done, a temporary file in the folder).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = status(addr, &token);
+        let done = s["run"]["done"].as_u64().unwrap_or(0);
+        if done > 2 && !entries(&out).is_empty() {
+            break;
+        }
+        assert!(
+            !job.is_finished(),
+            "the save ended before it could be stopped"
+        );
+        assert!(Instant::now() < deadline, "the save never started: {s}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // 16 idle clients hold connections open (the old limit locked everyone out).
+    let idle: Vec<TcpStream> = (0..16)
+        .map(|_| TcpStream::connect(addr).expect("idle connection"))
+        .collect();
+    let t0 = Instant::now();
+    let (code, body) = http_request(
+        addr,
+        "POST",
+        "/stop",
+        &format!("Authorization: token {token}\r\n"),
+    )
+    .expect("stop");
+    assert_eq!((code, body.trim()), (200, "stopped"));
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "Stop took {:?}",
+        t0.elapsed()
+    );
+    drop(idle);
+    let result = job.join().expect("save thread");
+    assert!(
+        matches!(result, Err(Error::Cancelled { ref reason }) if reason.contains("dashboard")),
+        "{result:?}"
+    );
+    assert_eq!(entries(&out), Vec::<String>::new(), "debris or output left");
+
+    // A later save with the same dashboard runs to the end.
+    let small = Raster::open(common::data(common::RGBN)).expect("rgbn");
+    let report = small
+        .band("band1")
+        .expect("band")
+        .save(out.join("later.tif"))
+        .progress(ProgressMode::Silent)
+        .dashboard(&dash)
+        .run()
+        .expect("a later save runs");
+    assert!(report.path.exists());
 }

@@ -256,40 +256,6 @@ fn host_tag() -> String {
         .collect()
 }
 
-/// The 4 x 4 mosaic of the scene as a VRT (8164 x 7440 x 3 UInt16): its product takes
-/// seconds to save with one thread and 256-pixel chunks.
-fn mosaic(dir: &Path) -> PathBuf {
-    let scene = data(SCENE);
-    let (w, h, tiles) = (2041, 1860, 4);
-    let mut bands = String::new();
-    for b in 1..=3 {
-        bands.push_str(&format!(
-            "  <VRTRasterBand dataType=\"UInt16\" band=\"{b}\">\n"
-        ));
-        for ty in 0..tiles {
-            for tx in 0..tiles {
-                bands.push_str(&format!(
-                    "    <SimpleSource><SourceFilename relativeToVRT=\"0\">{}</SourceFilename>\
-                     <SourceBand>{b}</SourceBand><SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{w}\" ySize=\"{h}\"/>\
-                     <DstRect xOff=\"{}\" yOff=\"{}\" xSize=\"{w}\" ySize=\"{h}\"/></SimpleSource>\n",
-                    scene.display(),
-                    tx * w,
-                    ty * h
-                ));
-            }
-        }
-        bands.push_str("  </VRTRasterBand>\n");
-    }
-    let vrt = format!(
-        "<VRTDataset rasterXSize=\"{}\" rasterYSize=\"{}\">\n  <GeoTransform>717345, 30, 0, -2776995, 0, -30</GeoTransform>\n{bands}</VRTDataset>\n",
-        w * tiles,
-        h * tiles
-    );
-    let path = dir.join("mosaic.vrt");
-    std::fs::write(&path, vrt).expect("vrt");
-    path
-}
-
 // ---------------------------------------------------------------------------------------
 // 1. A full disk, on a real (small) file system
 

@@ -17,39 +17,6 @@ const BUDGET: u64 = 64 << 20;
 const OVERHEAD: u64 = (64 + 128) << 20;
 const TILES: usize = 4;
 
-/// A TILES x TILES mosaic of the real scene as a VRT (8164 x 7440 x 3 UInt16).
-fn mosaic(dir: &Path) -> std::path::PathBuf {
-    let scene = data(SCENE);
-    let (w, h) = (2041, 1860);
-    let mut bands = String::new();
-    for b in 1..=3 {
-        bands.push_str(&format!(
-            "  <VRTRasterBand dataType=\"UInt16\" band=\"{b}\">\n"
-        ));
-        for ty in 0..TILES {
-            for tx in 0..TILES {
-                bands.push_str(&format!(
-                    "    <SimpleSource><SourceFilename relativeToVRT=\"0\">{}</SourceFilename>\
-                     <SourceBand>{b}</SourceBand><SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{w}\" ySize=\"{h}\"/>\
-                     <DstRect xOff=\"{}\" yOff=\"{}\" xSize=\"{w}\" ySize=\"{h}\"/></SimpleSource>\n",
-                    scene.display(),
-                    tx * w,
-                    ty * h
-                ));
-            }
-        }
-        bands.push_str("  </VRTRasterBand>\n");
-    }
-    let vrt = format!(
-        "<VRTDataset rasterXSize=\"{}\" rasterYSize=\"{}\">\n  <GeoTransform>717345, 30, 0, -2776995, 0, -30</GeoTransform>\n{bands}</VRTDataset>\n",
-        w * TILES,
-        h * TILES
-    );
-    let path = dir.join("mosaic.vrt");
-    std::fs::write(&path, vrt).expect("vrt");
-    path
-}
-
 fn vm_hwm() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("status");
     status

@@ -52,6 +52,40 @@ pub fn entries(dir: &Path) -> Vec<String> {
 
 pub mod cube;
 
+/// The 4 x 4 mosaic of the scene as a VRT (8164 x 7440 x 3 UInt16): its product takes
+/// seconds to save with one thread and 256-pixel chunks.
+pub fn mosaic(dir: &Path) -> PathBuf {
+    let scene = data(SCENE);
+    let (w, h, tiles) = (2041, 1860, 4);
+    let mut bands = String::new();
+    for b in 1..=3 {
+        bands.push_str(&format!(
+            "  <VRTRasterBand dataType=\"UInt16\" band=\"{b}\">\n"
+        ));
+        for ty in 0..tiles {
+            for tx in 0..tiles {
+                bands.push_str(&format!(
+                    "    <SimpleSource><SourceFilename relativeToVRT=\"0\">{}</SourceFilename>\
+                     <SourceBand>{b}</SourceBand><SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{w}\" ySize=\"{h}\"/>\
+                     <DstRect xOff=\"{}\" yOff=\"{}\" xSize=\"{w}\" ySize=\"{h}\"/></SimpleSource>\n",
+                    scene.display(),
+                    tx * w,
+                    ty * h
+                ));
+            }
+        }
+        bands.push_str("  </VRTRasterBand>\n");
+    }
+    let vrt = format!(
+        "<VRTDataset rasterXSize=\"{}\" rasterYSize=\"{}\">\n  <GeoTransform>717345, 30, 0, -2776995, 0, -30</GeoTransform>\n{bands}</VRTDataset>\n",
+        w * tiles,
+        h * tiles
+    );
+    let path = dir.join("mosaic.vrt");
+    std::fs::write(&path, vrt).expect("vrt");
+    path
+}
+
 /// Runs the ignored test `name` of this test binary in a child process with `env` set, for
 /// what is process-wide (environment variables, peak RSS, what GDAL prints on stderr).
 pub fn run_child_test(name: &str, env: &[(&str, &std::ffi::OsStr)]) -> std::process::Output {
@@ -76,12 +110,23 @@ pub fn http_get(
     target: &str,
     headers: &str,
 ) -> std::io::Result<(u16, String)> {
+    http_request(addr, "GET", target, headers)
+}
+
+/// One HTTP/1.1 request with an empty body; the status code and the body of the answer.
+pub fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &str,
+) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
     write!(
         s,
-        "GET {target} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: 0\r\n\
+         Connection: close\r\n\r\n"
     )?;
     let mut text = String::new();
     s.read_to_string(&mut text)?;
