@@ -10,13 +10,17 @@
 //! * `expect-html` has no `text/html` output,
 //! * `expect-image` has no `image/png` output,
 //! * `expect-svg` has no `image/svg+xml` output,
-//! * `expect-progress` printed no progress line (`...: n/n chunks (100%), ..., done in`).
+//! * `expect-progress` printed no progress line (`...: n/n chunks (100%), ..., done in`),
+//! * `expect-stopped` did not print `cancelled: stopped from the dashboard`.
 //!
 //! A notebook that starts a `Dashboard` (04-scaling-out) is also watched from outside while
 //! it runs: the test gives the kernel a port and a token (`RASTERLAB_DASHBOARD_PORT`,
 //! `RASTERLAB_DASHBOARD_TOKEN`), polls `/status.json` over HTTP during the execution, and
 //! requires that a computation of a later cell was seen in progress (0 < done < total), and
-//! that a request without the token was refused.
+//! that a request without the token was refused. While a save of `stop-me` runs, the watcher
+//! presses the dashboard's Stop (`POST /stop`), as a student would; the notebook must then
+//! show the save cancelled, its later cells must still see earlier variables, and no
+//! temporary file may be left.
 //!
 //! Each notebook's kernel keeps its build in `target/evcxr/<notebook>` (`EVCXR_TMPDIR`),
 //! so only the first run compiles rasterlab's dependencies inside evcxr.
@@ -30,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::http_get;
+use common::{http_get, http_request};
 use serde_json::Value;
 
 const CELL_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -132,6 +136,27 @@ fn check_notebook(nb: &Value) -> Vec<String> {
                 problems.push(format!("{at}: tagged {tag} but has no {mime} output"));
             }
         }
+        let stdout_of = |outputs: &[Value]| -> String {
+            outputs
+                .iter()
+                .filter(|o| o["output_type"] == "stream" && o["name"] == "stdout")
+                .map(output_text)
+                .collect()
+        };
+        if tags.contains(&"expect-stopped") {
+            let stdout = stdout_of(&outputs);
+            if !stdout.contains("cancelled: stopped from the dashboard") {
+                problems.push(format!(
+                    "{at}: tagged expect-stopped but the save was not cancelled from the dashboard:\n{stdout}"
+                ));
+            }
+        }
+        if source.contains("temporary files left") {
+            let stdout = stdout_of(&outputs);
+            if !stdout.contains("temporary files left in ../out: []") {
+                problems.push(format!("{at}: temporary files were left:\n{stdout}"));
+            }
+        }
         if tags.contains(&"expect-progress") {
             let stdout: String = outputs
                 .iter()
@@ -164,6 +189,9 @@ struct Watched {
     without_token: Vec<u16>,
     /// Answers with the token.
     answers: usize,
+    /// Status of the `POST /stop` sent while a save of `stop-me` ran (the notebook's
+    /// "press Stop" moment), if one was sent.
+    stop_sent: Option<u16>,
 }
 
 /// Polls a dashboard at `addr` every 50 ms until `stop`.
@@ -182,6 +210,15 @@ fn watch_dashboard(addr: SocketAddr, token: String, stop: Arc<AtomicBool>) -> Wa
                 let done = run["done"].as_u64().unwrap_or(0);
                 let total = run["total"].as_u64().unwrap_or(0);
                 if run["finished"] == false && done > 0 && done < total {
+                    // The notebook's deliberately slow save: press Stop, as a student would.
+                    if w.stop_sent.is_none()
+                        && run["label"].as_str().is_some_and(|l| l.contains("stop-me"))
+                    {
+                        let header = format!("Authorization: token {token}\r\n");
+                        w.stop_sent = http_request(addr, "POST", "/stop", &header)
+                            .map(|(code, _)| code)
+                            .ok();
+                    }
                     w.in_progress.push(v);
                 }
             }
@@ -191,9 +228,16 @@ fn watch_dashboard(addr: SocketAddr, token: String, stop: Arc<AtomicBool>) -> Wa
     w
 }
 
-/// Problems with what was watched: no run seen in progress, or no refusal without token.
-fn check_watched(w: &Watched) -> Vec<String> {
+/// Problems with what was watched: no run seen in progress, or no refusal without token;
+/// for a notebook with a `stop-me` save, no Stop pressed while it ran.
+fn check_watched(w: &Watched, expects_stop: bool) -> Vec<String> {
     let mut problems = Vec::new();
+    if expects_stop && w.stop_sent != Some(200) {
+        problems.push(format!(
+            "the stop-me save was not stopped over HTTP while it ran (POST /stop: {:?})",
+            w.stop_sent
+        ));
+    }
     if w.answers == 0 {
         problems.push("the dashboard never answered over HTTP".to_string());
     }
@@ -337,7 +381,8 @@ fn every_notebook_runs_in_the_evcxr_kernel() {
                         w.answers,
                         w.in_progress.len()
                     );
-                    for p in check_watched(w) {
+                    let expects_stop = source.contains("stop-me");
+                    for p in check_watched(w, expects_stop) {
                         failures.push(format!("{name}: dashboard: {p}"));
                     }
                 }
@@ -378,16 +423,22 @@ fn the_checker_catches_panics_errors_and_missing_outputs() {
 #[test]
 fn the_dashboard_watch_requires_a_save_in_progress_and_refusals() {
     let mut w = Watched::default();
-    let problems = check_watched(&w);
+    let problems = check_watched(&w, false);
     assert_eq!(problems.len(), 2, "{problems:#?}");
     w.answers = 3;
     w.without_token.push(200);
     w.in_progress
         .push(serde_json::json!({ "run": { "label": "map_blocks", "done": 1, "total": 4 } }));
-    assert_eq!(check_watched(&w).len(), 2);
+    assert_eq!(check_watched(&w, false).len(), 2);
     w.without_token[0] = 403;
     w.in_progress.push(
         serde_json::json!({ "run": { "label": "save ../out/a.tif", "done": 2, "total": 4 } }),
     );
-    assert!(check_watched(&w).is_empty());
+    assert!(check_watched(&w, false).is_empty());
+    // A notebook with a stop-me save also needs Stop pressed (and answered 200).
+    assert_eq!(check_watched(&w, true).len(), 1);
+    w.stop_sent = Some(403);
+    assert_eq!(check_watched(&w, true).len(), 1);
+    w.stop_sent = Some(200);
+    assert!(check_watched(&w, true).is_empty());
 }
