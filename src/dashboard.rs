@@ -557,9 +557,10 @@ fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                         let wall_ms = now.0.duration_since(prev.0).as_secs_f64() * 1e3;
                         let cpu_ms = now.1.saturating_sub(prev.1) as f64;
                         let mut samples = shared.samples.lock().unwrap_or_else(|e| e.into_inner());
+                        let previous = samples.last().map(|s| s.cpu_percent);
                         samples.push(ResourceSample {
                             time: shared.started.elapsed().as_secs_f64(),
-                            cpu_percent: (100.0 * cpu_ms / wall_ms.max(1e-3)) as f32,
+                            cpu_percent: crate::profile::cpu_percent(cpu_ms, wall_ms, previous),
                             rss_bytes: p.memory(),
                         });
                         if samples.len() > SAMPLES_KEPT {

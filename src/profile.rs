@@ -632,15 +632,13 @@ impl ResourceProfiler {
                         let wall_ms = now.0.duration_since(last.0).as_secs_f64() * 1e3;
                         let cpu_ms = now.1.saturating_sub(last.1) as f64;
                         last = now;
-                        let sample = Sample {
+                        let mut samples = shared.lock().unwrap_or_else(|e| e.into_inner());
+                        let previous = samples.last().map(|s: &Sample| s.cpu_percent);
+                        samples.push(Sample {
                             time: now.0.saturating_duration_since(origin),
-                            cpu_percent: (100.0 * cpu_ms / wall_ms.max(1e-3)) as f32,
+                            cpu_percent: cpu_percent(cpu_ms, wall_ms, previous),
                             rss_bytes: p.memory(),
-                        };
-                        shared
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(sample);
+                        });
                     }
                 };
                 loop {
@@ -755,6 +753,18 @@ impl Figure {
         emit("image/svg+xml", &self.svg);
         emit("text/html", &self.to_html());
     }
+}
+
+/// CPU use in percent (200 % = two busy cores) over an interval of `wall_ms`, from the
+/// process's CPU time `cpu_ms` in it. The kernel counts CPU time in 10 ms ticks, so a short
+/// interval reads as 0 % or several hundred: intervals under 50 ms repeat the `previous`
+/// figure, and no figure exceeds 100 % per core of the machine.
+pub(crate) fn cpu_percent(cpu_ms: f64, wall_ms: f64, previous: Option<f32>) -> f32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if wall_ms < 50.0 {
+        return previous.unwrap_or(0.0);
+    }
+    (100.0 * cpu_ms / wall_ms).clamp(0.0, 100.0 * cores) as f32
 }
 
 const WIDTH: u32 = 900;
@@ -948,4 +958,20 @@ fn draw_line<'a>(
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_percent;
+
+    #[test]
+    fn cpu_percent_is_bounded_and_ignores_intervals_shorter_than_a_few_ticks() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f32;
+        assert_eq!(cpu_percent(500.0, 1000.0, None), 50.0);
+        // 2 ms of wall time in which the 10 ms tick of CPU time fell: not 500 %
+        assert_eq!(cpu_percent(10.0, 2.0, Some(180.0)), 180.0);
+        assert_eq!(cpu_percent(10.0, 2.0, None), 0.0);
+        // never above every core busy
+        assert_eq!(cpu_percent(30_000.0, 1000.0, None), 100.0 * cores);
+    }
 }
