@@ -192,15 +192,15 @@ impl Histogram {
                 escape_html(&s.name)
             ));
         }
-        // Axes: 5 ticks on x, the top count on y.
-        for k in 0..=4 {
-            let t = k as f64 / 4.0;
-            let v = f64::from(self.range.0) + f64::from(self.range.1 - self.range.0) * t;
+        // Axes: round ticks on x (1, 2 or 5 times a power of ten), the top count on y.
+        let (lo, hi) = (f64::from(self.range.0), f64::from(self.range.1));
+        for (v, text) in nice_ticks(lo, hi) {
+            let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
             svg.push_str(&format!(
                 "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#444\">{}</text>",
                 left + pw * t,
                 top + ph + 16.0,
-                fmt_tick(v)
+                text
             ));
         }
         svg.push_str(&format!(
@@ -285,6 +285,33 @@ impl fmt::Display for Histogram {
     }
 }
 
+/// Round tick values within `lo..=hi` (steps of 1, 2 or 5 times a power of ten, 3 to 8
+/// ticks), each labelled to the step's precision: `0.05`, not `0.0213`.
+fn nice_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
+    if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
+        return vec![(lo, fmt_tick(lo))];
+    }
+    // The largest round step that fits three times in the range: 3 to 8 ticks.
+    let most = (hi - lo) / 3.0;
+    let power = 10f64.powf(most.log10().floor());
+    let step = [5.0, 2.0, 1.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|&s| s <= most)
+        .unwrap_or(power);
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last)
+        .map(|k| {
+            let v = k as f64 * step;
+            // -0.00 reads oddly
+            let v = if v.abs() < step * 1e-9 { 0.0 } else { v };
+            (v, format!("{v:.decimals$}"))
+        })
+        .collect()
+}
+
 fn fmt_tick(v: f64) -> String {
     let a = v.abs();
     if v.is_nan() {
@@ -295,5 +322,25 @@ fn fmt_tick(v: f64) -> String {
         format!("{v:.0}")
     } else {
         format!("{v:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nice_ticks;
+
+    #[test]
+    fn ticks_are_round_and_inside_the_range() {
+        let labels =
+            |lo, hi| -> Vec<String> { nice_ticks(lo, hi).into_iter().map(|t| t.1).collect() };
+        assert_eq!(labels(-0.0537, 0.1021), ["-0.05", "0.00", "0.05", "0.10"]);
+        assert_eq!(labels(0.0, 65535.0), ["0", "20000", "40000", "60000"]);
+        assert_eq!(labels(3.0, 3.0), ["3.000"]);
+        for (lo, hi) in [(-0.31, 0.29), (7.5, 1234.0), (1e-6, 3e-6)] {
+            for (v, _) in nice_ticks(lo, hi) {
+                assert!((lo..=hi).contains(&v), "{v} outside {lo}..{hi}");
+            }
+            assert!(nice_ticks(lo, hi).len() >= 3);
+        }
     }
 }

@@ -278,7 +278,7 @@ impl Raster {
         )
         .title(format!("Histogram of {}", names.join(", ")));
         if (pw, ph) != (w, h) {
-            hist = hist.note(format!("{w} x {h} px read decimated to {pw} x {ph}"));
+            hist = hist.note(format!("{w} x {h} px read decimated to {pw} x {ph}: the counts are of those {} pixels, not of every pixel", pw * ph));
         }
         Ok(hist)
     }
@@ -414,7 +414,7 @@ impl LazyArray {
         .title(format!("Histogram of {}", self.describe()));
         if (pw, ph) != (w, h) {
             hist = hist.note(format!(
-                "{w} x {h} px computed from inputs read decimated to {pw} x {ph}"
+                "{w} x {h} px computed from inputs read decimated to {pw} x {ph}: the counts are of those {} pixels, not of every pixel", pw * ph
             ));
         }
         Ok(hist)
@@ -434,7 +434,7 @@ impl LazyArray {
         let mut img = show_array_with(&a, cmap, range).title(title);
         if (pw, ph) != (w, h) {
             img = img.note(format!(
-                "{w} x {h} px computed from inputs read decimated to {pw} x {ph}"
+                "{w} x {h} px computed from inputs read decimated to {pw} x {ph}: the counts are of those {} pixels, not of every pixel", pw * ph
             ));
         }
         Ok(img)
