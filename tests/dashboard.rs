@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::{entries, http_get, http_request, mosaic};
+use common::{entries, http_get, http_request, mosaic, venv};
 use rasterlab::prelude::*;
 use serde_json::Value;
 
@@ -328,4 +328,90 @@ fn stop_cancels_a_running_save_and_leaves_nothing() {
         .run()
         .expect("a later save runs");
     assert!(report.path.exists());
+}
+
+/// A Jupyter server started by this test, stopped when dropped.
+struct JupyterServer(std::process::Child);
+
+impl Drop for JupyterServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Behind JupyterHub the browser reaches the dashboard through jupyter-server-proxy
+/// (`/proxy/<port>/`), which the set-up installs: a real Jupyter server on loopback serves
+/// the page, the JSON and the Stop button through the proxy, and the dashboard's token is
+/// still required behind it.
+#[test]
+fn the_dashboard_is_reached_through_jupyter_server_proxy() {
+    let jupyter = venv().join("bin").join("jupyter");
+    assert!(
+        jupyter.exists(),
+        "no Jupyter at {}: run `make setup`",
+        jupyter.display()
+    );
+    let dash = Dashboard::start_with(DashboardOptions::default().link_template("/proxy/{port}/"))
+        .expect("dashboard");
+    let (port, token) = (dash.port(), dash.token().to_string());
+    assert!(
+        dash.link().starts_with(&format!("/proxy/{port}/?token=")),
+        "{}",
+        dash.link()
+    );
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let jport = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    // Loopback only and no Jupyter token, so the dashboard's own token is the one that
+    // guards the proxied pages (as behind JupyterHub, where the hub authenticates).
+    let child = std::process::Command::new(&jupyter)
+        .args(["server", "--no-browser", "--allow-root", "--ip=127.0.0.1"])
+        .arg(format!("--port={jport}"))
+        .args([
+            "--ServerApp.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+        ])
+        .arg(format!("--ServerApp.root_dir={}", root.path().display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("jupyter server");
+    let _server = JupyterServer(child);
+    let jaddr = SocketAddr::from(([127, 0, 0, 1], jport));
+    let proxied = |target: &str| format!("/proxy/{port}{target}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (code, body) = loop {
+        match http_get(jaddr, &proxied(&format!("/status.json?token={token}")), "") {
+            Ok((code, body)) if code != 0 => break (code, body),
+            _ if Instant::now() > deadline => panic!("Jupyter did not answer on {jaddr}"),
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    };
+    assert_eq!(
+        code, 200,
+        "through the proxy: {body} (is jupyter-server-proxy installed? `make setup`)"
+    );
+    let v: Value = serde_json::from_str(&body).expect("JSON through the proxy");
+    assert!(v["cores"].as_u64().is_some_and(|c| c > 0), "{v}");
+    let (code, page) = http_get(jaddr, &proxied(&format!("/?token={token}")), "").expect("page");
+    assert_eq!(code, 200);
+    assert!(page.contains("rasterlab dashboard") && page.contains("id=\"stop\""));
+    // The token is still required behind the proxy.
+    assert_eq!(
+        http_get(jaddr, &proxied("/status.json"), "")
+            .expect("no token")
+            .0,
+        403
+    );
+    // Stop, through the proxy, with the token in the header.
+    let before = dash.cancel_token();
+    let header = format!("Authorization: token {token}\r\n");
+    let (code, body) = http_request(jaddr, "POST", &proxied("/stop"), &header).expect("stop");
+    assert_eq!((code, body.trim()), (200, "stopped"));
+    assert!(before.is_cancelled());
 }

@@ -52,6 +52,15 @@ pub fn entries(dir: &Path) -> Vec<String> {
 
 pub mod cube;
 
+/// The project's Python environment: `RASTERLAB_VENV` (set by `make test`), else
+/// `<crate>/.venv` (made by `make setup`).
+pub fn venv() -> PathBuf {
+    std::env::var_os("RASTERLAB_VENV")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data(".venv"))
+}
+
 /// The 4 x 4 mosaic of the scene as a VRT (8164 x 7440 x 3 UInt16): its product takes
 /// seconds to save with one thread and 256-pixel chunks.
 pub fn mosaic(dir: &Path) -> PathBuf {
