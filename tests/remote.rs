@@ -586,7 +586,45 @@ fn cli_info_describes_a_url() {
     assert!(stdout.contains("2041 x 1860"), "{stdout}");
     assert!(stdout.contains("3 band(s)"), "{stdout}");
     assert!(stdout.contains(&url), "{stdout}");
+    // Nothing of GDAL's (its captured debug lines included) reaches stderr.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(server.bytes() * 20 < cog_size());
+
+    // A whole computation from the URL to a local file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ndi_out = dir.path().join("ndi.tif");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rasterlab"))
+        .args([
+            "ndi",
+            &url,
+            "--band-names",
+            "blue,green,red",
+            "--a",
+            "green",
+            "--b",
+            "red",
+        ])
+        .args([
+            "--nodata", "0", "--scale", "0.0001", "--chunks", "512", "--quiet", "-o",
+        ])
+        .arg(&ndi_out)
+        .output()
+        .expect("run rasterlab");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(read_output(&ndi_out).0, 2041);
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rasterlab"))
         .args(["info", &server.url("missing.tif")])
