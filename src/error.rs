@@ -205,6 +205,19 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+
+    /// A remote raster (an `http(s)://` URL, `/vsicurl/`, `/vsis3/`, ...) could not be
+    /// read: the server answered with an HTTP error, or could not be reached.
+    #[error("cannot read remote raster {url}: {}", remote_detail(*status, reason))]
+    Remote {
+        /// The URL or GDAL name, as given.
+        url: String,
+        /// The HTTP status of the failing request; `None` when no answer came (the
+        /// connection failed, a timeout).
+        status: Option<u16>,
+        /// What GDAL said, and a hint when there is one.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -255,4 +268,26 @@ pub(crate) fn gdal_message(e: &gdal::errors::GdalError) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// "HTTP 404 Not Found: <reason>", or the reason alone without a status.
+fn remote_detail(status: Option<u16>, reason: &str) -> String {
+    let Some(status) = status else {
+        return reason.to_string();
+    };
+    let phrase = match status {
+        400 => " Bad Request",
+        401 => " Unauthorized",
+        403 => " Forbidden",
+        404 => " Not Found",
+        408 => " Request Timeout",
+        416 => " Range Not Satisfiable",
+        429 => " Too Many Requests",
+        500 => " Internal Server Error",
+        502 => " Bad Gateway",
+        503 => " Service Unavailable",
+        504 => " Gateway Timeout",
+        _ => "",
+    };
+    format!("HTTP {status}{phrase}: {reason}")
 }

@@ -6,6 +6,7 @@
 
 mod netcdf;
 pub mod output;
+mod remote;
 pub mod time;
 pub mod write;
 
@@ -94,20 +95,17 @@ pub struct Raster {
     bad_scale: Option<(&'static str, String)>,
 }
 
-/// True for names GDAL resolves itself (`NETCDF:"f.nc":var`, `/vsizip/...`), which
+/// True for names GDAL resolves itself (`NETCDF:"f.nc":var`, `/vsizip/...`, URLs), which
 /// cannot be checked with the filesystem.
 fn is_gdal_name(path: &Path) -> bool {
     let s = path.to_string_lossy();
     s.starts_with("/vsi")
+        || remote::is_remote(path)
         || s.split_once(':')
             .is_some_and(|(d, _)| d.len() > 1 && d.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 pub(crate) fn open_dataset(path: &Path) -> Result<Dataset> {
-    if !is_gdal_name(path) && !path.exists() {
-        return Err(Error::NotFound(path.to_path_buf()));
-    }
-    let _quiet = QuietGdal::new();
     // Verbose errors make GDAL say why ("not recognized as a supported file format").
     let options = gdal::DatasetOptions {
         open_flags: gdal::GdalOpenFlags::GDAL_OF_RASTER
@@ -115,6 +113,14 @@ pub(crate) fn open_dataset(path: &Path) -> Result<Dataset> {
             | gdal::GdalOpenFlags::GDAL_OF_VERBOSE_ERROR,
         ..Default::default()
     };
+    // URLs (as `/vsicurl/URL`) and network file systems: Error::Remote on failure.
+    if remote::is_remote(path) {
+        return remote::open(path, options);
+    }
+    if !is_gdal_name(path) && !path.exists() {
+        return Err(Error::NotFound(path.to_path_buf()));
+    }
+    let _quiet = QuietGdal::new();
     Dataset::open_ex(path, options).map_err(|e| Error::NotARaster {
         path: path.to_path_buf(),
         reason: match &e {
@@ -134,9 +140,26 @@ impl Raster {
     /// time value, dated from the file's CF `time#units` in its `time#calendar` (every CF
     /// calendar, see [`time::Calendar`] for how non-Gregorian dates become Gregorian).
     ///
+    /// A remote raster opens from an `http://` or `https://` URL (read through GDAL's
+    /// `/vsicurl/`) or a name on GDAL's network file systems (`/vsicurl/...`,
+    /// `/vsis3/bucket/key.tif`, `/vsigs/...`, `/vsiaz/...`). For a Cloud-Optimized
+    /// GeoTIFF only byte ranges are fetched: the header when opening, then the tiles each
+    /// chunk needs. The URL stays as given in band paths, reprs and errors. GDAL options
+    /// (`AWS_NO_SIGN_REQUEST`, `GDAL_HTTP_MAX_RETRY`, ...) come from the environment or
+    /// `gdal::config`; see the README's "Remote rasters".
+    ///
+    /// ```no_run
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open("https://example.com/scenes/LC08_cog.tif")?;
+    /// let tile = r.read(Window::new(512, 512, 256, 256), &["band1"])?; // one tile's bytes
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    ///
     /// Errors: [`Error::NotFound`] for a missing file, [`Error::NotARaster`] for a file
-    /// GDAL cannot read or one without raster bands, [`Error::Calendar`] for a time axis
-    /// in an unknown calendar or with dates its calendar's rule refuses.
+    /// GDAL cannot read or one without raster bands, [`Error::Remote`] naming the URL and
+    /// the HTTP status (`None` when the server could not be reached) when a remote
+    /// raster's server fails, [`Error::Calendar`] for a time axis in an unknown calendar
+    /// or with dates its calendar's rule refuses.
     pub fn open(path: impl AsRef<Path>) -> Result<Raster> {
         let path = path.as_ref();
         let ds = open_dataset(path)?;
@@ -1245,6 +1268,8 @@ pub(crate) struct Reader {
     cubes: Vec<Option<netcdf::Cube>>,
     /// For each band of the raster: (dataset index, 1-based band in that dataset).
     band_map: Vec<(usize, i32)>,
+    /// The name of each dataset that is remote (a URL, `/vsis3/...`), for its errors.
+    remote: Vec<Option<PathBuf>>,
     /// A read buffer kept between chunks, so each chunk does not fault in fresh pages.
     spare: std::cell::RefCell<Vec<f32>>,
 }
@@ -1274,10 +1299,15 @@ impl Reader {
             .zip(&datasets)
             .map(|(p, ds)| netcdf::Cube::open(p, ds))
             .collect();
+        let remote = paths
+            .iter()
+            .map(|p| remote::is_remote(p).then(|| p.to_path_buf()))
+            .collect();
         Ok(Reader {
             datasets,
             cubes,
             band_map,
+            remote,
             spare: Default::default(),
         })
     }
@@ -1348,6 +1378,8 @@ impl Reader {
                 i32::try_from(v)
                     .map_err(|_| Error::invalid("window", format!("{window} is too large")))
             };
+            // A remote dataset's HTTP status comes from what GDAL reports during the read.
+            let capture = self.remote[ds].as_ref().map(|_| remote::Capture::new());
             // SAFETY: `buf` holds exactly bands.len() * window.len() values of T, the band
             // list outlives the call, and the dataset is owned by this thread.
             let err = unsafe {
@@ -1370,11 +1402,21 @@ impl Reader {
                 )
             };
             if err != gdal_sys::CPLErr::CE_None {
-                return Err(Error::Gdal {
-                    context: format!("reading {window}"),
-                    source: last_gdal_error("GDALDatasetRasterIO"),
-                });
+                let source = last_gdal_error("GDALDatasetRasterIO");
+                let context = format!("reading {window}");
+                if let (Some(capture), Some(path)) = (&capture, &self.remote[ds])
+                    && let Some(e) = remote::read_failure(
+                        capture,
+                        path,
+                        &context,
+                        &crate::error::gdal_message(&source),
+                    )
+                {
+                    return Err(e);
+                }
+                return Err(Error::Gdal { context, source });
             }
+            drop(capture);
             start = end;
         }
         Ok(())
