@@ -82,7 +82,7 @@ pub mod prelude {
     pub use crate::grid::ChunkGrid;
     pub use crate::profile::{CacheProfiler, Profiler, ResourceProfiler};
     pub use crate::progress::ProgressMode;
-    pub use crate::raster::write::Compression;
+    pub use crate::raster::write::{Compression, Layout, OverviewResampling};
     pub use crate::raster::{Raster, Stack};
     pub use crate::resources::{PoolPlan, Resources};
     pub use ndarray::{Array2, Array3};

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::grid::ChunkGrid;
 use crate::observe::RunObserver;
 use crate::progress::ProgressMode;
-use crate::raster::write::{Compression, TiffSpec, TiffWriter};
+use crate::raster::write::{Compression, Layout, OverviewResampling, TiffSpec, TiffWriter};
 
 // Parsing lives here rather than in `core::dtype`, which may not use the crate's error.
 impl std::str::FromStr for OutputType {
@@ -32,7 +32,8 @@ impl std::str::FromStr for OutputType {
     }
 }
 
-/// A save being described: output path, compression, chunks, threads, memory, progress.
+/// A save being described: output path, compression, layout (tiled or COG), chunks,
+/// threads, memory, progress.
 ///
 /// ```no_run
 /// use rasterlab::prelude::*;
@@ -56,6 +57,7 @@ pub struct Save {
     array: LazyArray,
     path: PathBuf,
     compression: Compression,
+    layout: Layout,
     chunks: Option<usize>,
     cancel: Option<CancelToken>,
 }
@@ -66,6 +68,7 @@ impl Save {
             array,
             path,
             compression: Compression::default(),
+            layout: Layout::Tiled,
             chunks: None,
             cancel: None,
         }
@@ -74,6 +77,40 @@ impl Save {
     /// Tile compression (LZW by default).
     pub fn compress(mut self, compression: Compression) -> Save {
         self.compression = compression;
+        self
+    }
+
+    /// Writes a Cloud-Optimized GeoTIFF with overviews computed by `resampling`
+    /// ([`OverviewResampling::CONTINUOUS`], average, suits continuous data): the tiled
+    /// file gets overviews and is rewritten once by GDAL's COG driver, still under a
+    /// temporary name, checked, then renamed (see [`Layout::Cog`]).
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// use gdal::Metadata;
+    /// let scene = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?
+    ///     .with_band_names(["blue", "green", "red"])?;
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let out = dir.path().join("ndi.tif");
+    /// scene.norm_diff("green", "red")?.nodata(0.0)
+    ///     .save(&out)
+    ///     .cog(OverviewResampling::Average)
+    ///     .progress(ProgressMode::Silent)
+    ///     .run()?;
+    /// let ds = gdal::Dataset::open(&out).expect("written");
+    /// assert_eq!(ds.metadata_item("LAYOUT", "IMAGE_STRUCTURE").as_deref(), Some("COG"));
+    /// assert_eq!(ds.rasterband(1).expect("band").overview_count().expect("count"), 2);
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn cog(mut self, resampling: OverviewResampling) -> Save {
+        self.layout = Layout::Cog { resampling };
+        self
+    }
+
+    /// The output's layout: [`Layout::Tiled`] (the default) or [`Layout::Cog`]
+    /// (see [`Save::cog`]).
+    pub fn layout(mut self, layout: Layout) -> Save {
+        self.layout = layout;
         self
     }
 
@@ -187,7 +224,7 @@ impl Save {
             threads: plan.threads(),
             band_names: names.clone(),
         };
-        let mut writer = TiffWriter::create(&self.path, &spec)?;
+        let mut writer = TiffWriter::create_with_layout(&self.path, &spec, self.layout)?;
         let label = format!("save {}", self.path.display());
         let nb = names.len();
         let stats = array.run(&plan, &grid, &label, |_, w, mut data| {
@@ -220,6 +257,7 @@ impl Save {
             input_bytes,
             compression: self.compression,
             dtype: array.out_type,
+            layout: self.layout,
         })
     }
 }
@@ -237,7 +275,8 @@ pub struct SaveReport {
     pub grid: ChunkGrid,
     /// Worker threads.
     pub threads: usize,
-    /// Wall-clock time of the whole save: computation, writing and closing the file.
+    /// Wall-clock time of the whole save: computation, writing and closing the file (and
+    /// for a COG, building the overviews and the cloud-optimized copy).
     pub elapsed: Duration,
     /// Raw (stored) bytes of the input bands read.
     pub input_bytes: u64,
@@ -247,6 +286,8 @@ pub struct SaveReport {
     pub compression: Compression,
     /// Stored type.
     pub dtype: OutputType,
+    /// Tiled, or cloud-optimized with overviews.
+    pub layout: Layout,
 }
 
 impl SaveReport {
@@ -270,6 +311,10 @@ impl fmt::Display for SaveReport {
             crate::core::fmt::human_bytes(self.file_bytes),
             self.compression,
             self.dtype
-        )
+        )?;
+        if self.layout.is_cog() {
+            write!(f, "\n  layout:   {}", self.layout)?;
+        }
+        Ok(())
     }
 }

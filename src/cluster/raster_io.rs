@@ -10,7 +10,7 @@ use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::progress::{Progress, ProgressMode};
 use crate::raster::Raster;
-use crate::raster::write::{Compression, TiffSpec, TiffWriter};
+use crate::raster::write::{Compression, Layout, OverviewResampling, TiffSpec, TiffWriter};
 use crate::resources::PoolPlan;
 
 /// The largest label an Int16 label map holds (labels are `0..k`, nodata is -1).
@@ -27,6 +27,7 @@ pub struct WriteLabels<'a> {
     path: PathBuf,
     plan: Option<PoolPlan>,
     compression: Compression,
+    layout: Layout,
     progress: ProgressMode,
     cancel: Option<CancelToken>,
 }
@@ -64,6 +65,7 @@ impl KMeansModel {
             path: path.as_ref().to_path_buf(),
             plan: None,
             compression: Compression::default(),
+            layout: Layout::Tiled,
             progress: ProgressMode::Auto,
             cancel: None,
         }
@@ -80,6 +82,39 @@ impl WriteLabels<'_> {
     /// Tile compression (LZW by default).
     pub fn compress(mut self, compression: Compression) -> Self {
         self.compression = compression;
+        self
+    }
+
+    /// Writes a Cloud-Optimized GeoTIFF whose overviews are computed by `resampling`:
+    /// [`OverviewResampling::LABELS`] (mode) or nearest keep every overview pixel one of
+    /// the labels under it. See [`Layout::Cog`].
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// use gdal::Metadata;
+    /// let scene = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?
+    ///     .with_band_names(["blue", "green", "red"])?
+    ///     .with_nodata(Some(0.0));
+    /// let km = MiniBatchKMeans::new(3).seed(0).max_iter(1)
+    ///     .progress(ProgressMode::Silent).fit_raster(&scene, &["green", "red"])?;
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let out = dir.path().join("labels.tif");
+    /// km.write_labels(&scene, &["green", "red"], &out)
+    ///     .cog(OverviewResampling::LABELS)
+    ///     .progress(ProgressMode::Silent)
+    ///     .run()?;
+    /// let ds = gdal::Dataset::open(&out).expect("written");
+    /// assert_eq!(ds.metadata_item("LAYOUT", "IMAGE_STRUCTURE").as_deref(), Some("COG"));
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn cog(mut self, resampling: OverviewResampling) -> Self {
+        self.layout = Layout::Cog { resampling };
+        self
+    }
+
+    /// The output's layout (default [`Layout::Tiled`]; see [`WriteLabels::cog`]).
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
         self
     }
 
@@ -167,7 +202,7 @@ impl WriteLabels<'_> {
             band_names: vec!["label".into()],
         };
         crate::raster::limit_gdal_cache();
-        let mut writer = TiffWriter::create(&self.path, &spec)?;
+        let mut writer = TiffWriter::create_with_layout(&self.path, &spec, self.layout)?;
         let label = format!("labels {}", self.path.display());
         let mut progress = Progress::new(self.progress, &label, "strips", windows.len() as u64);
         crate::exec::run_chunks(

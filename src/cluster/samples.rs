@@ -12,7 +12,7 @@ use crate::core::fmt::{emit, html_table};
 use crate::error::{Error, Result};
 use crate::grid::Window;
 use crate::raster::Raster;
-use crate::raster::write::{Compression, TiffSpec, TiffWriter};
+use crate::raster::write::{Compression, Layout, TiffSpec, TiffWriter};
 use crate::resources::PoolPlan;
 
 /// The raster grid samples were taken from: size and georeference.
@@ -742,6 +742,38 @@ impl LabelMap {
     /// # Ok::<(), rasterlab::Error>(())
     /// ```
     pub fn save_with(&self, path: impl AsRef<Path>, compression: Compression) -> Result<PathBuf> {
+        self.save_with_layout(path, compression, Layout::Tiled)
+    }
+
+    /// Like [`save_with`](LabelMap::save_with), in `layout`: a Cloud-Optimized GeoTIFF
+    /// with [`Layout::Cog`], whose overviews should keep labels whole:
+    /// [`OverviewResampling::LABELS`] (mode) or nearest (average would blend labels into
+    /// other, meaningless ones).
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// use rasterlab::cluster::SourceGrid;
+    /// use gdal::Metadata;
+    /// let grid = SourceGrid { width: 600, height: 300, geo_transform: [0.0, 1.0, 0.0, 300.0, 0.0, -1.0], crs_wkt: String::new(), sources: vec![] };
+    /// let labels = ndarray::Array2::from_shape_fn((300, 600), |(r, c)| ((r / 7 + c / 5) % 3) as i32);
+    /// let map = LabelMap::new(labels, grid)?;
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let layout = Layout::cog(OverviewResampling::LABELS);
+    /// let path = map.save_with_layout(dir.path().join("labels.tif"), Compression::Lzw, layout)?;
+    /// let ds = gdal::Dataset::open(&path).expect("written");
+    /// assert_eq!(ds.metadata_item("LAYOUT", "IMAGE_STRUCTURE").as_deref(), Some("COG"));
+    /// // 600 x 300 in 256-pixel tiles: 300 x 150 and 150 x 75
+    /// assert_eq!(ds.rasterband(1).expect("band").overview_count().expect("count"), 2);
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    ///
+    /// [`OverviewResampling::LABELS`]: crate::raster::write::OverviewResampling::LABELS
+    pub fn save_with_layout(
+        &self,
+        path: impl AsRef<Path>,
+        compression: Compression,
+        layout: Layout,
+    ) -> Result<PathBuf> {
         let (w, h) = self.size();
         if let Some(&max) = self.labels.iter().max()
             && max > i32::from(i16::MAX)
@@ -764,7 +796,7 @@ impl LabelMap {
             band_names: vec!["label".into()],
         };
         crate::raster::output::check_distinct(&[path.as_ref()], &self.grid.sources)?;
-        let mut writer = TiffWriter::create(path.as_ref(), &spec)?;
+        let mut writer = TiffWriter::create_with_layout(path.as_ref(), &spec, layout)?;
         for y in (0..h).step_by(256) {
             let win = Window::new(0, y, w, 256.min(h - y));
             let data: Vec<f32> = self

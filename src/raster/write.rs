@@ -1,4 +1,5 @@
-//! Tiled, compressed GeoTIFF output, written to a temporary file and renamed on success.
+//! Tiled, compressed GeoTIFF output, written to a temporary file and renamed on success;
+//! optionally rewritten as a Cloud-Optimized GeoTIFF with overviews ([`Layout::Cog`]).
 
 use std::ffi::CString;
 use std::fmt;
@@ -12,6 +13,9 @@ use gdal::{Dataset, DriverManager, Metadata};
 use crate::core::dtype::OutputType;
 use crate::error::{Error, Result};
 use crate::grid::Window;
+
+mod cog;
+pub use cog::{Layout, OverviewResampling};
 
 /// Compression of a GeoTIFF's tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,7 +104,13 @@ pub fn check_output_path(path: &Path) -> Result<()> {
 
 /// Creation options for a tiled GTiff, validated against the driver (GDAL only warns
 /// about bad options and silently writes something else).
-fn creation_options(spec: &TiffSpec) -> Result<RasterCreationOptions> {
+///
+/// For a COG this file is only the intermediate the COG driver copies (and compresses as
+/// asked): it is written with fast ZSTD level 1 and no predictor when GDAL offers ZSTD.
+/// Measured on the sample scene's Float32 NDI (write, overviews, copy, best of 5): 0.31 s
+/// against 0.86 s with LZW and the predictor, 0.35 s uncompressed (whose intermediate is
+/// 22 MB instead of 15; for a label map 11 MB instead of 0.8).
+fn creation_options(spec: &TiffSpec, layout: Layout) -> Result<RasterCreationOptions> {
     let _quiet = super::QuietGdal::new();
     let driver = DriverManager::get_driver_by_name("GTiff")
         .map_err(Error::gdal("loading the GTiff driver"))?;
@@ -123,25 +133,37 @@ fn creation_options(spec: &TiffSpec) -> Result<RasterCreationOptions> {
             ),
         ));
     }
+    let compression = if layout.is_cog() && supported.contains(Compression::Zstd.gdal_name()) {
+        Compression::Zstd
+    } else {
+        spec.compression
+    };
     let mut opts = vec![
         "TILED=YES".to_string(),
         format!("BLOCKXSIZE={tw}"),
         format!("BLOCKYSIZE={th}"),
-        format!("COMPRESS={}", spec.compression.gdal_name()),
+        format!("COMPRESS={}", compression.gdal_name()),
         format!("NUM_THREADS={}", spec.threads.max(1)),
         "BIGTIFF=IF_SAFER".to_string(),
         "INTERLEAVE=BAND".to_string(),
     ];
-    if spec.compression != Compression::None {
+    if compression != Compression::None && !layout.is_cog() {
         // Predictors make smooth data compress better: floating-point or horizontal.
         let float = matches!(spec.dtype, OutputType::Float32 | OutputType::Float64);
         opts.push(if float { "PREDICTOR=3" } else { "PREDICTOR=2" }.into());
     }
-    if spec.compression == Compression::Zstd {
+    if compression == Compression::Zstd {
         // GDAL's default level 9 is slow; level 1 gave a file 1.4 % larger in half the
         // time on the sample scene's Float32 NDI.
         opts.push("ZSTD_LEVEL=1".into());
     }
+    validated_options(&driver, &opts)
+}
+
+/// `opts` as a creation option list, refused unless `driver` accepts every one of them
+/// (GDAL only warns about bad options and silently writes something else).
+fn validated_options(driver: &gdal::Driver, opts: &[String]) -> Result<RasterCreationOptions> {
+    let _quiet = super::QuietGdal::new();
     let c_opts: Vec<CString> = opts
         .iter()
         .map(|o| CString::new(o.as_str()).map_err(|_| Error::invalid("creation option", o.clone())))
@@ -152,10 +174,17 @@ fn creation_options(spec: &TiffSpec) -> Result<RasterCreationOptions> {
     // SAFETY: a NULL-terminated list of valid C strings that outlive the call.
     let ok = unsafe { gdal_sys::GDALValidateCreationOptions(driver.c_driver(), ptrs.as_mut_ptr()) };
     if ok == 0 {
-        return Err(Error::invalid("creation options", opts.join(" ")));
+        return Err(Error::invalid(
+            "creation options",
+            format!(
+                "{} (for GDAL's {} driver)",
+                opts.join(" "),
+                driver.short_name()
+            ),
+        ));
     }
     let mut list = RasterCreationOptions::new();
-    for o in &opts {
+    for o in opts {
         list.add_string(o)
             .map_err(Error::gdal("building creation options"))?;
     }
@@ -238,21 +267,43 @@ impl Drop for GdalErrors {
 /// Every GDAL write, the flush and the close are checked; a failure is an
 /// [`Error::Write`] naming the output and the cause as the operating system words it
 /// ("No space left on device", "Disk quota exceeded").
+///
+/// With [`Layout::Cog`] ([`TiffWriter::create_with_layout`]) the finished tiled file gets
+/// overviews and is rewritten once by GDAL's COG driver into a second temporary file,
+/// checked the same way (every tile of every band and overview on disk, GDAL's
+/// `LAYOUT=COG`) before it is renamed; the first one is removed.
 pub struct TiffWriter {
     dataset: Option<Dataset>,
     /// `None` only once committed.
     file: Option<PendingFile>,
     size: (usize, usize),
     bands: usize,
+    /// The cloud-optimized rewrite to run on finishing, for [`Layout::Cog`].
+    cog: Option<cog::CogPlan>,
 }
 
 impl TiffWriter {
     /// Creates the temporary file for `path` (checked with [`check_output_path`]).
     pub fn create(path: impl AsRef<Path>, spec: &TiffSpec) -> Result<TiffWriter> {
+        TiffWriter::create_with_layout(path, spec, Layout::Tiled)
+    }
+
+    /// [`create`](TiffWriter::create), for a file of `layout`. The creation options of
+    /// both the tiled file and, for [`Layout::Cog`], the COG driver are checked here,
+    /// before anything is written.
+    pub fn create_with_layout(
+        path: impl AsRef<Path>,
+        spec: &TiffSpec,
+        layout: Layout,
+    ) -> Result<TiffWriter> {
         if spec.bands == 0 {
             return Err(Error::invalid("output", "zero bands"));
         }
-        let options = creation_options(spec)?;
+        let options = creation_options(spec, layout)?;
+        let cog = match layout {
+            Layout::Tiled => None,
+            Layout::Cog { resampling } => Some(cog::CogPlan::new(spec, resampling)?),
+        };
         let file = PendingFile::create(path.as_ref())?;
         let errors = GdalErrors::capture();
         let driver = DriverManager::get_driver_by_name("GTiff")
@@ -283,6 +334,7 @@ impl TiffWriter {
             file: Some(file),
             size: spec.size,
             bands: spec.bands,
+            cog,
         };
         let mut ds = match created {
             Ok(ds) => ds,
@@ -311,40 +363,16 @@ impl TiffWriter {
         Ok(writer)
     }
 
-    fn final_path(&self) -> PathBuf {
-        self.file
-            .as_ref()
-            .map(|f| f.final_path().to_path_buf())
-            .unwrap_or_default()
-    }
-
-    /// The error for a failed step: the cause as the operating system reports it when
-    /// it can be found (disk full, quota), else GDAL's messages.
+    /// The error for a failed step; see [`failure`].
     fn failure(
         &self,
         step: &str,
         error: Option<gdal::errors::GdalError>,
         logged: Vec<String>,
     ) -> Error {
-        let mut gdal: Vec<String> = Vec::new();
-        let error = error.map(|e| crate::error::gdal_message(&e));
-        // A failing flush repeats the same messages for every tile: keep the first two
-        // distinct ones.
-        for msg in logged.into_iter().chain(error) {
-            if gdal.len() < 2 && !gdal.contains(&msg) {
-                gdal.push(msg);
-            }
-        }
-        let os = self.file.as_ref().and_then(PendingFile::diagnose);
-        let cause = match (os, gdal.is_empty()) {
-            (Some(os), true) => format!("{step} failed: {os}"),
-            (Some(os), false) => format!("{step} failed: {os} (GDAL: {})", gdal.join("; ")),
-            (None, false) => format!("{step} failed: {}", gdal.join("; ")),
-            (None, true) => format!("{step} failed"),
-        };
-        Error::Write {
-            path: self.final_path(),
-            cause,
+        match &self.file {
+            Some(file) => failure(file, step, error, logged),
+            None => Error::internal(format!("{step} after the output was committed")),
         }
     }
 
@@ -380,14 +408,16 @@ impl TiffWriter {
 
     /// Flushes and closes the file (checking every error GDAL reports), checks on its
     /// own that every tile of every band lies within the file on disk, and renames it
-    /// to its final name.
+    /// to its final name. For [`Layout::Cog`] the overviews are built and the
+    /// cloud-optimized copy written and checked in between.
     pub fn finish(self) -> Result<PathBuf> {
         self.finish_unless(|| None)
     }
 
     /// [`finish`](TiffWriter::finish), but gives up with [`Error::Cancelled`] (removing
     /// the file) when `cancelled` says so after the file is closed and checked, the last
-    /// moment before the rename.
+    /// moment before the rename. A [`Layout::Cog`] rewrite also asks `cancelled` while it
+    /// runs (on this thread, through GDAL's progress callback) and stops early.
     pub fn finish_unless(mut self, cancelled: impl Fn() -> Option<String>) -> Result<PathBuf> {
         let errors = GdalErrors::capture();
         if let Some(ds) = self.dataset.take() {
@@ -401,34 +431,84 @@ impl TiffWriter {
                 Err(e) => return Err(self.failure("closing the file", Some(e), logged)),
             }
         }
-        let tmp = self.file.as_ref().map(|f| f.path().to_path_buf());
-        let tmp = tmp.ok_or_else(|| Error::internal("output committed twice"))?;
-        if let Err(reason) = verify_tiles(&tmp, self.size, self.bands) {
-            return Err(self.failure(
-                &format!("checking the written file ({reason})"),
-                None,
-                vec![],
-            ));
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::internal("output committed twice"))?;
+        if let Err(reason) = verify_tiles(file.path(), self.size, self.bands) {
+            let step = format!("checking the written file ({reason})");
+            return Err(failure(&file, &step, None, vec![]));
         }
+        let file = match self.cog.take() {
+            // The tiled file is removed when `file` is dropped here.
+            Some(plan) => plan.convert(&file, (self.size, self.bands), &cancelled)?,
+            None => file,
+        };
         drop(errors);
         if let Some(reason) = cancelled() {
             return Err(Error::Cancelled { reason });
         }
-        let file = self.file.take();
-        file.ok_or_else(|| Error::internal("output committed twice"))?
-            .commit()
+        file.commit()
+    }
+}
+
+/// Operating system errors that GDAL's messages may quote (`_tiffWriteProc:No space left
+/// on device`).
+const OS_CAUSES: [&str; 5] = [
+    "No space left on device",
+    "Disk quota exceeded",
+    "File too large",
+    "Read-only file system",
+    "Input/output error",
+];
+
+/// The [`Error::Write`] for a failed step of writing `file`: the cause as the operating
+/// system reports it when it can be found (disk full, quota), else GDAL's messages.
+fn failure(
+    file: &PendingFile,
+    step: &str,
+    error: Option<gdal::errors::GdalError>,
+    logged: Vec<String>,
+) -> Error {
+    let mut gdal: Vec<String> = Vec::new();
+    let error = error.map(|e| crate::error::gdal_message(&e));
+    // A failing flush repeats the same messages for every tile: keep the first two
+    // distinct ones.
+    for msg in logged.into_iter().chain(error) {
+        if gdal.len() < 2 && !gdal.contains(&msg) {
+            gdal.push(msg);
+        }
+    }
+    // The folder may have room again by now (GDAL removes a copy it could not finish):
+    // then the cause as GDAL heard it from the operating system, if it says.
+    let os = file.diagnose().or_else(|| {
+        OS_CAUSES
+            .iter()
+            .find(|cause| gdal.iter().any(|m| m.contains(*cause)))
+            .map(|cause| cause.to_string())
+    });
+    let cause = match (os, gdal.is_empty()) {
+        (Some(os), true) => format!("{step} failed: {os}"),
+        (Some(os), false) => format!("{step} failed: {os} (GDAL: {})", gdal.join("; ")),
+        (None, false) => format!("{step} failed: {}", gdal.join("; ")),
+        (None, true) => format!("{step} failed"),
+    };
+    Error::Write {
+        path: file.final_path().to_path_buf(),
+        cause,
     }
 }
 
 /// Checks, independently of what GDAL reported while writing, that the closed TIFF at
-/// `path` opens with the expected shape and that every tile of every band has a place
-/// in the file that lies within its size on disk. A write that failed part-way (a full
-/// disk, a quota) leaves tiles without an offset or pointing past the end.
+/// `path` opens with the expected shape and that every tile of every band, and of every
+/// overview of every band, has a place in the file that lies within its size on disk. A
+/// write that failed part-way (a full disk, a quota) leaves tiles without an offset or
+/// pointing past the end. Returns the number of overviews of the first band.
 fn verify_tiles(
     path: &Path,
     size: (usize, usize),
     bands: usize,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<usize, String> {
     let len = std::fs::metadata(path)
         .map_err(|e| format!("cannot read its size: {e}"))?
         .len();
@@ -441,26 +521,52 @@ fn verify_tiles(
             ds.raster_count()
         ));
     }
+    let mut overviews = 0;
     for b in 1..=bands {
         let band = ds
             .rasterband(b)
             .map_err(|e| crate::error::gdal_message(&e))?;
-        let (bw, bh) = band.block_size();
-        let (nx, ny) = (size.0.div_ceil(bw.max(1)), size.1.div_ceil(bh.max(1)));
-        for by in 0..ny {
-            for bx in 0..nx {
-                let item = |key: &str| {
-                    band.metadata_item(&format!("{key}_{bx}_{by}"), "TIFF")
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                };
-                match (item("BLOCK_OFFSET"), item("BLOCK_SIZE")) {
-                    (Some(offset), Some(bytes))
-                        if offset > 0 && bytes > 0 && offset.saturating_add(bytes) <= len => {}
-                    _ => {
-                        return Err(format!(
-                            "tile ({bx}, {by}) of band {b} is missing or cut off in the {len}-byte file"
-                        ));
-                    }
+        verify_band_tiles(&band, len, &format!("band {b}"))?;
+        let count = band.overview_count().unwrap_or(0).max(0) as usize;
+        if b == 1 {
+            overviews = count;
+        } else if count != overviews {
+            return Err(format!(
+                "band {b} has {count} overviews, band 1 has {overviews}"
+            ));
+        }
+        for o in 0..count {
+            let ov = band
+                .overview(o)
+                .map_err(|e| crate::error::gdal_message(&e))?;
+            verify_band_tiles(&ov, len, &format!("overview {} of band {b}", o + 1))?;
+        }
+    }
+    Ok(overviews)
+}
+
+/// Every tile of `band` has an offset and a size within the `len`-byte file.
+fn verify_band_tiles(
+    band: &gdal::raster::RasterBand,
+    len: u64,
+    what: &str,
+) -> std::result::Result<(), String> {
+    let (w, h) = band.size();
+    let (bw, bh) = band.block_size();
+    let (nx, ny) = (w.div_ceil(bw.max(1)), h.div_ceil(bh.max(1)));
+    for by in 0..ny {
+        for bx in 0..nx {
+            let item = |key: &str| {
+                band.metadata_item(&format!("{key}_{bx}_{by}"), "TIFF")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            };
+            match (item("BLOCK_OFFSET"), item("BLOCK_SIZE")) {
+                (Some(offset), Some(bytes))
+                    if offset > 0 && bytes > 0 && offset.saturating_add(bytes) <= len => {}
+                _ => {
+                    return Err(format!(
+                        "tile ({bx}, {by}) of {what} is missing or cut off in the {len}-byte file"
+                    ));
                 }
             }
         }

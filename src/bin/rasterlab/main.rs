@@ -115,6 +115,7 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     check_outputs(out)?;
     LabelMap::check_k(args.k)?;
     let compression: Compression = out.compress.parse()?;
+    let layout = layout_arg(out, OverviewResampling::LABELS)?;
     let memory = memory_arg(out)?;
     let mut plan = rasterlab::resources::PoolPlan::detect()?;
     if let Some(t) = out.threads {
@@ -179,6 +180,7 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
                 .write_labels(&raster, &bands, &out.output)
                 .plan(&plan)
                 .compress(compression)
+                .layout(layout)
                 .progress(progress)
                 .cancel_on(cancel)
                 .run()?;
@@ -201,6 +203,9 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
                 start.elapsed().as_secs_f64()
             ))?;
             say(format_args!("output:     {}", path.display()))?;
+            if layout.is_cog() {
+                say(format_args!("layout:     {layout}"))?;
+            }
             return finish_cluster_profile(profiler.as_mut(), out);
         }
         (Err(e), _) => return Err(e),
@@ -275,7 +280,7 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     };
     cancel.check()?;
     let map = x.unstack(&labels)?;
-    let path = map.save_with(&out.output, compression)?;
+    let path = map.save_with_layout(&out.output, compression, layout)?;
     say(format_args!("method:     {method}"))?;
     say(format_args!("k:          {}", args.k))?;
     say(format_args!(
@@ -292,6 +297,9 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
         start.elapsed().as_secs_f64()
     ))?;
     say(format_args!("output:     {}", path.display()))?;
+    if layout.is_cog() {
+        say(format_args!("layout:     {layout}"))?;
+    }
     finish_cluster_profile(profiler.as_mut(), out)
 }
 
@@ -337,6 +345,13 @@ struct OutArgs {
     /// Compression: none, lzw, deflate, zstd.
     #[arg(long, default_value = "lzw")]
     compress: String,
+    /// Write a Cloud-Optimized GeoTIFF with overviews (the file is rewritten once more).
+    #[arg(long)]
+    cog: bool,
+    /// How the --cog overviews are computed: nearest, average, bilinear, cubic, mode
+    /// [default: average; cluster: mode].
+    #[arg(long, value_name = "METHOD", requires = "cog")]
+    overview_resampling: Option<String>,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -498,6 +513,18 @@ fn check_outputs(out: &OutArgs) -> rasterlab::Result<()> {
     Ok(())
 }
 
+/// `--cog` and `--overview-resampling` (`default` when not given), parsed.
+fn layout_arg(out: &OutArgs, default: OverviewResampling) -> rasterlab::Result<Layout> {
+    if !out.cog {
+        return Ok(Layout::Tiled);
+    }
+    let resampling = match &out.overview_resampling {
+        Some(name) => name.parse()?,
+        None => default,
+    };
+    Ok(Layout::Cog { resampling })
+}
+
 /// `--memory`, parsed; an error names the option and the form allowed.
 fn memory_arg(out: &OutArgs) -> rasterlab::Result<Option<u64>> {
     out.memory
@@ -576,6 +603,7 @@ const EXIT_CLOSED_STDOUT: u8 = 141;
 fn save_with(mut array: LazyArray, out: OutArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     check_against_inputs(&out, array.raster())?;
     let compression: Compression = out.compress.parse()?;
+    let layout = layout_arg(&out, OverviewResampling::CONTINUOUS)?;
     let memory = memory_arg(&out)?;
     if let Some(nd) = out.nodata {
         array = array.nodata(nd);
@@ -587,6 +615,7 @@ fn save_with(mut array: LazyArray, out: OutArgs, cancel: &CancelToken) -> raster
         .save(&out.output)
         .cancel_on(cancel)
         .compress(compression)
+        .layout(layout)
         .progress(if out.quiet {
             ProgressMode::Silent
         } else {
