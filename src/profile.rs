@@ -631,7 +631,11 @@ impl ResourceProfiler {
                         let now = (Instant::now(), p.accumulated_cpu_time());
                         let wall_ms = now.0.duration_since(last.0).as_secs_f64() * 1e3;
                         let cpu_ms = now.1.saturating_sub(last.1) as f64;
-                        last = now;
+                        // Short intervals are measured together, from the last point that
+                        // opened a window long enough (see cpu_percent).
+                        if wall_ms >= MIN_CPU_WINDOW_MS {
+                            last = now;
+                        }
                         let mut samples = shared.lock().unwrap_or_else(|e| e.into_inner());
                         let previous = samples.last().map(|s: &Sample| s.cpu_percent);
                         samples.push(Sample {
@@ -755,13 +759,17 @@ impl Figure {
     }
 }
 
-/// CPU use in percent (200 % = two busy cores) over an interval of `wall_ms`, from the
-/// process's CPU time `cpu_ms` in it. The kernel counts CPU time in 10 ms ticks, so a short
-/// interval reads as 0 % or several hundred: intervals under 50 ms repeat the `previous`
-/// figure, and no figure exceeds 100 % per core of the machine.
+/// Shortest window CPU use is measured over: the kernel counts CPU time in 10 ms ticks.
+pub(crate) const MIN_CPU_WINDOW_MS: f64 = 50.0;
+
+/// CPU use in percent (200 % = two busy cores) over a window of `wall_ms`, from the
+/// process's CPU time `cpu_ms` in it. CPU time comes in 10 ms ticks, so a short window
+/// reads as 0 % or several hundred: a window under [`MIN_CPU_WINDOW_MS`] repeats the
+/// `previous` figure (callers keep measuring from the window's start until it is long
+/// enough), and no figure exceeds 100 % per core of the machine.
 pub(crate) fn cpu_percent(cpu_ms: f64, wall_ms: f64, previous: Option<f32>) -> f32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    if wall_ms < 50.0 {
+    if wall_ms < MIN_CPU_WINDOW_MS {
         return previous.unwrap_or(0.0);
     }
     (100.0 * cpu_ms / wall_ms).clamp(0.0, 100.0 * cores) as f32
