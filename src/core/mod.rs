@@ -4,7 +4,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`window`] | [`Window`](window::Window), a rectangle of pixels |
-//! | [`dtype`] | [`OutputType`](dtype::OutputType), the stored type of a saved array or label map |
+//! | [`dtype`] | [`DataType`](dtype::DataType), the stored type of a band; [`Element`](dtype::Element), the types values are read into; [`OutputType`](dtype::OutputType), the stored type of a saved array or label map |
 //! | [`fmt`] | text and HTML formatting shared by the reprs of every layer (`human_bytes`, `html_table`, `emit`, ...) |
 //! | `rng` | the one seedable generator (k-means seeding, sampling, generated data sets) |
 

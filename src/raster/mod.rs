@@ -4,6 +4,7 @@
 //! keep between notebook cells); GDAL handles are opened by each worker thread when a
 //! computation runs, because GDAL 3.6 datasets are `Send` but not `Sync`.
 
+mod gdal_types;
 mod netcdf;
 pub mod output;
 pub mod time;
@@ -13,11 +14,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use gdal::raster::{GdalDataType, GdalType};
 use gdal::spatial_ref::SpatialRef;
 use gdal::{Dataset, Metadata};
 use ndarray::{Array3, Array4};
 
+use crate::core::dtype::{DataType, Element};
 use crate::error::{Error, Result};
 use crate::grid::{ChunkGrid, Window};
 use crate::resources::PoolPlan;
@@ -44,7 +45,7 @@ pub struct BandInfo {
     /// The band's name: its description in the file, `band{n}`, or set by the user.
     pub name: String,
     /// The stored data type.
-    pub dtype: GdalDataType,
+    pub dtype: DataType,
     /// Values equal to this are missing.
     pub nodata: Option<f64>,
     /// Decoded value = stored value * scale + offset.
@@ -189,7 +190,7 @@ impl Raster {
                 path: path.to_path_buf(),
                 index,
                 name,
-                dtype: band.band_type(),
+                dtype: gdal_types::from_gdal(band.band_type()),
                 nodata: band.no_data_value(),
                 scale: band.scale().unwrap_or(1.0),
                 offset: band.offset().unwrap_or(0.0),
@@ -548,7 +549,7 @@ impl Raster {
                         "band {} of {} is {}, which {problem} ({allowed})",
                         b.index,
                         b.path.display(),
-                        b.dtype.name()
+                        b.dtype
                     )
                 })
         });
@@ -811,7 +812,7 @@ impl Raster {
     }
 
     /// The first band's data type.
-    pub fn dtype(&self) -> GdalDataType {
+    pub fn dtype(&self) -> DataType {
         self.bands[0].dtype
     }
 
@@ -904,11 +905,16 @@ impl Raster {
     /// Reads the named bands in `window` (relative to the subset in use) as stored values
     /// converted to `T`, shaped `(band, row, column)`. No masking or scaling. For a time
     /// stack the first dimension runs over time, then bands.
-    pub fn read_raw<T: GdalType + Copy + Default>(
-        &self,
-        window: Window,
-        bands: &[&str],
-    ) -> Result<Array3<T>> {
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?;
+    /// assert_eq!(r.dtype(), DataType::UInt16);
+    /// let raw = r.read_raw::<u16>(Window::new(1000, 900, 4, 4), &["band3"])?;
+    /// assert_eq!(raw.shape(), &[1, 4, 4]);
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn read_raw<T: Element>(&self, window: Window, bands: &[&str]) -> Result<Array3<T>> {
         self.check_window(window)?;
         let idx = self.source_bands(bands)?;
         let reader = Reader::open(self)?;
@@ -1069,7 +1075,7 @@ impl Raster {
 
 /// Why `value` cannot be a nodata value of a band stored as `dtype` (nodata is compared
 /// with stored values, so a value the type cannot hold matches no pixel), if it cannot.
-fn nodata_misfit(value: f64, dtype: GdalDataType) -> Option<(String, String)> {
+fn nodata_misfit(value: f64, dtype: DataType) -> Option<(String, String)> {
     if dtype.is_integer() {
         let bits = i32::from(dtype.bits());
         let (lo, hi) = if dtype.is_signed() {
@@ -1085,10 +1091,7 @@ fn nodata_misfit(value: f64, dtype: GdalDataType) -> Option<(String, String)> {
             return None;
         };
         Some((problem, format!("allowed: whole numbers from {lo} to {hi}")))
-    } else if dtype == GdalDataType::Float32
-        && value.is_finite()
-        && value.abs() > f64::from(f32::MAX)
-    {
+    } else if dtype == DataType::Float32 && value.is_finite() && value.abs() > f64::from(f32::MAX) {
         Some((
             format!("cannot hold {value}"),
             format!(
@@ -1297,7 +1300,7 @@ impl Reader {
     /// Reads bands `idx` (0-based raster bands) of `window` into `out`, band-sequential.
     /// Consecutive bands of one file are read in a single dataset-level call, so a
     /// pixel-interleaved tile is decoded once for all of them.
-    pub(crate) fn read_into<T: GdalType + Copy>(
+    pub(crate) fn read_into<T: Element>(
         &self,
         window: Window,
         idx: &[usize],
@@ -1308,7 +1311,7 @@ impl Reader {
 
     /// Like `read_into` into a buffer of `size` = `(columns, rows)` per band: GDAL
     /// resamples the window (nearest neighbour, from overviews when the file has them).
-    pub(crate) fn read_into_sized<T: GdalType + Copy>(
+    pub(crate) fn read_into_sized<T: Element>(
         &self,
         window: Window,
         size: (usize, usize),
@@ -1361,7 +1364,7 @@ impl Reader {
                     buf.as_mut_ptr().cast(),
                     to_int(size.0)?,
                     to_int(size.1)?,
-                    T::gdal_ordinal(),
+                    gdal_types::ordinal::<T>(),
                     to_int(bands.len())?,
                     bands.as_mut_ptr(),
                     0,
