@@ -2,8 +2,10 @@
 //! rasterlab's own enum), [`Element`], the Rust types values are read into, and
 //! [`OutputType`], the stored type of rasterlab's outputs.
 
+use serde::{Deserialize, Serialize};
+
 /// The stored type of a saved array.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum OutputType {
     /// 8-bit unsigned.
     Byte,
@@ -58,7 +60,7 @@ impl std::fmt::Display for OutputType {
 /// assert!(DataType::Int16.is_signed() && DataType::Int16.is_integer());
 /// assert!(DataType::Float32.is_floating());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum DataType {
     /// A type GDAL does not describe (or a complex type).

@@ -7,6 +7,7 @@
 mod gdal_types;
 mod netcdf;
 pub mod output;
+mod plan;
 pub mod time;
 pub mod write;
 
@@ -17,8 +18,10 @@ use chrono::NaiveDate;
 use gdal::spatial_ref::SpatialRef;
 use gdal::{Dataset, Metadata};
 use ndarray::{Array3, Array4};
+use serde::{Deserialize, Serialize};
 
 use crate::core::dtype::{DataType, Element};
+use crate::core::float::{same_f64, same_opt_f64};
 use crate::error::{Error, Result};
 use crate::grid::{ChunkGrid, Window};
 use crate::resources::PoolPlan;
@@ -36,7 +39,12 @@ pub enum Stack {
 }
 
 /// One band of a [`Raster`]: where it comes from and how its values are decoded.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Two bands are equal when they read the same band of the same file with the same
+/// decoding; floats are compared bit for bit, except that NaN equals NaN (a NaN nodata
+/// value is a value like any other).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BandInfo {
     /// The file (or GDAL dataset name) holding the band.
     pub path: PathBuf,
@@ -47,16 +55,36 @@ pub struct BandInfo {
     /// The stored data type.
     pub dtype: DataType,
     /// Values equal to this are missing.
+    #[serde(with = "crate::core::float::with_opt_f64")]
     pub nodata: Option<f64>,
     /// Decoded value = stored value * scale + offset.
+    #[serde(with = "crate::core::float::with_f64")]
     pub scale: f64,
     /// See `scale`.
+    #[serde(with = "crate::core::float::with_f64")]
     pub offset: f64,
     /// The file's block (tile or strip) size, `(width, height)`.
     pub block: (usize, usize),
 }
 
+impl PartialEq for BandInfo {
+    fn eq(&self, other: &BandInfo) -> bool {
+        self.path == other.path
+            && self.index == other.index
+            && self.name == other.name
+            && self.dtype == other.dtype
+            && same_opt_f64(self.nodata, other.nodata)
+            && same_f64(self.scale, other.scale)
+            && same_f64(self.offset, other.offset)
+            && self.block == other.block
+    }
+}
+
 /// A raster on disk: one file or a stack of files on one grid.
+///
+/// A `Raster` is plain data (paths, band metadata, dates, the subset in use, overrides):
+/// it serializes with serde, and two rasters are equal when they describe the same
+/// reads (see [`BandInfo`] for how floats compare).
 ///
 /// ```
 /// use rasterlab::prelude::*;
@@ -67,7 +95,8 @@ pub struct BandInfo {
 /// assert_eq!(r.epsg(), Some(32621));
 /// # Ok::<(), rasterlab::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "plan::RasterPlan", try_from = "plan::RasterPlan")]
 pub struct Raster {
     /// Every source band, time-major: step `t`, band `b` is `bands[t * per_step + b]`.
     bands: Vec<BandInfo>,
