@@ -218,6 +218,30 @@ pub enum Error {
         /// What GDAL said, and a hint when there is one.
         reason: String,
     },
+
+    /// A plan ([`LazyArray::from_json`](crate::array::LazyArray::from_json)) in a format
+    /// version this rasterlab does not read, such as one written by a newer rasterlab.
+    #[error("cannot read a plan of format version {found}: this rasterlab reads version {supported}{}", newer_note(*found, *supported))]
+    PlanVersion {
+        /// The plan's `version`.
+        found: u32,
+        /// The version this rasterlab reads and writes.
+        supported: u32,
+    },
+
+    /// A plan ([`LazyArray::from_json`](crate::array::LazyArray::from_json)) that is not
+    /// JSON, or not a computation rasterlab can run (a missing or unknown field, a band
+    /// that the raster does not have, ...).
+    #[error("invalid plan at line {line}, column {column}: {reason}")]
+    InvalidPlan {
+        /// 1-based line of the JSON text where reading stopped.
+        line: usize,
+        /// Column in that line, as serde_json counts it (1-based; 0 right after a
+        /// line break).
+        column: usize,
+        /// What is wrong, in serde's words.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -244,6 +268,15 @@ impl Error {
             what,
             reason: reason.into(),
         }
+    }
+}
+
+/// Says so when a plan comes from a newer rasterlab.
+fn newer_note(found: u32, supported: u32) -> &'static str {
+    if found > supported {
+        " (the plan was written by a newer rasterlab: upgrade to read it)"
+    } else {
+        ""
     }
 }
 

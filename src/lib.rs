@@ -16,7 +16,7 @@
 //!
 //! | layer | modules | what |
 //! |---|---|---|
-//! | 0 core | [`core`] | `Window`, `OutputType`, text/HTML formatting, the RNG; imports nothing else of the crate (nor GDAL or rayon) |
+//! | 0 core | [`core`] | `Window`, `DataType`, `OutputType`, text/HTML formatting, the RNG; imports nothing else of the crate (nor GDAL or rayon) |
 //! | 1 error | [`error`] | the one [`Error`] type |
 //! | 2 runtime | [`grid`], [`resources`], [`cancel`], [`progress`], [`observe`], [`exec`] | chunk grids, machine resources and pool plans, cancelling, progress, run observers, the executor |
 //! | 3 raster | [`raster`] | GDAL sources, windowed reads, GeoTIFF writes |
@@ -74,7 +74,7 @@ pub mod prelude {
         Gamma, Init, KMeans, KMeansModel, LabelMap, MiniBatchKMeans, Samples, SpectralClustering,
         SpectralModel,
     };
-    pub use crate::core::dtype::OutputType;
+    pub use crate::core::dtype::{DataType, OutputType};
     pub use crate::core::window::Window;
     pub use crate::dashboard::{Dashboard, DashboardOptions};
     pub use crate::display::{Colormap, Image, Show, Table};

@@ -121,7 +121,7 @@ fn metadata_of_the_real_scene() {
     let r = Raster::open(common::data(common::SCENE)).expect("scene");
     assert_eq!(r.size(), (2041, 1860));
     assert_eq!(r.band_count(), 3);
-    assert_eq!(r.dtype(), gdal::raster::GdalDataType::UInt16);
+    assert_eq!(r.dtype(), DataType::UInt16);
     assert_eq!(
         r.geo_transform(),
         [717345.0, 30.0, 0.0, -2776995.0, 0.0, -30.0]

@@ -2,8 +2,13 @@
 
 use std::borrow::Cow;
 
+use serde::{Deserialize, Serialize};
+
+use crate::core::float::same_f32;
+
 /// Element-wise functions of one operand.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Unary {
     Neg,
     Abs,
@@ -12,14 +17,18 @@ pub(crate) enum Unary {
     Exp,
     Round,
     /// Valid values limited to `lo..=hi`; NaN stays NaN.
-    Clip(f32, f32),
+    Clip(
+        #[serde(with = "crate::core::float::with_f32")] f32,
+        #[serde(with = "crate::core::float::with_f32")] f32,
+    ),
     /// 1 where the value is nodata (NaN), else 0.
     IsNodata,
 }
 
 /// Element-wise functions of two operands. Comparisons give 1 or 0, and NaN where either
 /// side is nodata, so masks carry nodata along.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Binary {
     Add,
     Sub,
@@ -136,11 +145,16 @@ impl Unary {
 }
 
 /// An expression over the bands of one time step.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Plain data: it serializes as a tree (`{"norm_diff": [{"band": 1}, {"band": 2}]}`),
+/// and two expressions are equal when they compute the same (constants compared bit for
+/// bit, NaN equal to NaN).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Expr {
     /// Band of a time step (0-based), decoded: scaled, nodata as NaN.
     Band(usize),
-    Const(f32),
+    Const(#[serde(with = "crate::core::float::with_f32")] f32),
     Unary(Unary, Box<Expr>),
     Binary(Binary, Box<Expr>, Box<Expr>),
     /// `cond ? a : b`; NaN where `cond` is NaN.
@@ -149,7 +163,41 @@ pub(crate) enum Expr {
     NormDiff(Box<Expr>, Box<Expr>),
 }
 
+impl PartialEq for Unary {
+    fn eq(&self, other: &Unary) -> bool {
+        match (self, other) {
+            (Unary::Clip(a, b), Unary::Clip(c, d)) => same_f32(*a, *c) && same_f32(*b, *d),
+            (Unary::Clip(..), _) | (_, Unary::Clip(..)) => false,
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        }
+    }
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Expr) -> bool {
+        match (self, other) {
+            (Expr::Band(a), Expr::Band(b)) => a == b,
+            (Expr::Const(a), Expr::Const(b)) => same_f32(*a, *b),
+            (Expr::Unary(p, a), Expr::Unary(q, b)) => p == q && a == b,
+            (Expr::Binary(p, a, b), Expr::Binary(q, c, d)) => p == q && a == c && b == d,
+            (Expr::Where(c, a, b), Expr::Where(d, e, f)) => c == d && a == e && b == f,
+            (Expr::NormDiff(a, b), Expr::NormDiff(c, d)) => a == c && b == d,
+            _ => false,
+        }
+    }
+}
+
 impl Expr {
+    /// Levels of the tree: 1 for a band or a constant.
+    pub(crate) fn depth(&self) -> usize {
+        1 + match self {
+            Expr::Band(_) | Expr::Const(_) => 0,
+            Expr::Unary(_, a) => a.depth(),
+            Expr::Binary(_, a, b) | Expr::NormDiff(a, b) => a.depth().max(b.depth()),
+            Expr::Where(c, a, b) => c.depth().max(a.depth()).max(b.depth()),
+        }
+    }
+
     /// Adds the bands this expression reads to `out` (no repeats).
     pub(crate) fn bands(&self, out: &mut Vec<usize>) {
         match self {

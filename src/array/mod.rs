@@ -7,6 +7,7 @@ mod blocks;
 mod expr;
 mod from_raster;
 mod ops;
+mod plan;
 mod save;
 mod time;
 
@@ -17,6 +18,7 @@ use chrono::NaiveDate;
 use ndarray::Array3;
 
 pub use blocks::Block;
+pub use plan::PLAN_VERSION;
 pub use save::{OutputType, Save, SaveReport};
 pub use time::{Period, Stat};
 
@@ -35,6 +37,11 @@ use time::{Axis, TimeOp};
 /// (resample, reduce), and how the result is stored (type, nodata).
 ///
 /// The result has one band per variable and time label: `(bands, rows, columns)`.
+///
+/// The array is a plan, plain data: [`LazyArray::to_json`] and [`LazyArray::from_json`]
+/// (or serde) carry it to another process, and `==` compares plans. Run settings
+/// ([`threads`](LazyArray::threads), [`memory`](LazyArray::memory),
+/// [`progress`](LazyArray::progress), observers) are not part of a plan.
 ///
 /// ```
 /// use rasterlab::prelude::*;

@@ -3,12 +3,14 @@
 use std::fmt;
 
 use chrono::{Datelike, Days, NaiveDate};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 /// A statistic over the time axis. Nodata (NaN) is skipped, as xarray's `skipna=True`;
 /// a pixel with no valid value is NaN (and 0 for `Count`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Stat {
     /// Number of valid values.
     Count,
@@ -72,7 +74,8 @@ impl fmt::Display for Stat {
 
 /// A resampling period, with pandas' labels: weeks end on Sunday (`W-SUN`), months on
 /// their last day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Period {
     /// Monday to Sunday, labelled by the Sunday.
     Week,
@@ -135,7 +138,8 @@ impl std::str::FromStr for Period {
 }
 
 /// A step of the time pipeline.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum TimeOp {
     /// Group steps by period (every period from the first to the last date, empty ones
     /// giving nodata, as pandas does) and reduce each group.

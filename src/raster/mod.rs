@@ -4,8 +4,10 @@
 //! keep between notebook cells); GDAL handles are opened by each worker thread when a
 //! computation runs, because GDAL 3.6 datasets are `Send` but not `Sync`.
 
+mod gdal_types;
 mod netcdf;
 pub mod output;
+mod plan;
 mod remote;
 pub mod time;
 pub mod write;
@@ -14,11 +16,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use gdal::raster::{GdalDataType, GdalType};
 use gdal::spatial_ref::SpatialRef;
 use gdal::{Dataset, Metadata};
 use ndarray::{Array3, Array4};
+use serde::{Deserialize, Serialize};
 
+use crate::core::dtype::{DataType, Element};
+use crate::core::float::{same_f64, same_opt_f64};
 use crate::error::{Error, Result};
 use crate::grid::{ChunkGrid, Window};
 use crate::resources::PoolPlan;
@@ -36,7 +40,12 @@ pub enum Stack {
 }
 
 /// One band of a [`Raster`]: where it comes from and how its values are decoded.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Two bands are equal when they read the same band of the same file with the same
+/// decoding; floats are compared bit for bit, except that NaN equals NaN (a NaN nodata
+/// value is a value like any other).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BandInfo {
     /// The file (or GDAL dataset name) holding the band.
     pub path: PathBuf,
@@ -45,18 +54,38 @@ pub struct BandInfo {
     /// The band's name: its description in the file, `band{n}`, or set by the user.
     pub name: String,
     /// The stored data type.
-    pub dtype: GdalDataType,
+    pub dtype: DataType,
     /// Values equal to this are missing.
+    #[serde(with = "crate::core::float::with_opt_f64")]
     pub nodata: Option<f64>,
     /// Decoded value = stored value * scale + offset.
+    #[serde(with = "crate::core::float::with_f64")]
     pub scale: f64,
     /// See `scale`.
+    #[serde(with = "crate::core::float::with_f64")]
     pub offset: f64,
     /// The file's block (tile or strip) size, `(width, height)`.
     pub block: (usize, usize),
 }
 
+impl PartialEq for BandInfo {
+    fn eq(&self, other: &BandInfo) -> bool {
+        self.path == other.path
+            && self.index == other.index
+            && self.name == other.name
+            && self.dtype == other.dtype
+            && same_opt_f64(self.nodata, other.nodata)
+            && same_f64(self.scale, other.scale)
+            && same_f64(self.offset, other.offset)
+            && self.block == other.block
+    }
+}
+
 /// A raster on disk: one file or a stack of files on one grid.
+///
+/// A `Raster` is plain data (paths, band metadata, dates, the subset in use, overrides):
+/// it serializes with serde, and two rasters are equal when they describe the same
+/// reads (see [`BandInfo`] for how floats compare).
 ///
 /// ```
 /// use rasterlab::prelude::*;
@@ -67,7 +96,8 @@ pub struct BandInfo {
 /// assert_eq!(r.epsg(), Some(32621));
 /// # Ok::<(), rasterlab::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "plan::RasterPlan", try_from = "plan::RasterPlan")]
 pub struct Raster {
     /// Every source band, time-major: step `t`, band `b` is `bands[t * per_step + b]`.
     bands: Vec<BandInfo>,
@@ -212,7 +242,7 @@ impl Raster {
                 path: path.to_path_buf(),
                 index,
                 name,
-                dtype: band.band_type(),
+                dtype: gdal_types::from_gdal(band.band_type()),
                 nodata: band.no_data_value(),
                 scale: band.scale().unwrap_or(1.0),
                 offset: band.offset().unwrap_or(0.0),
@@ -571,7 +601,7 @@ impl Raster {
                         "band {} of {} is {}, which {problem} ({allowed})",
                         b.index,
                         b.path.display(),
-                        b.dtype.name()
+                        b.dtype
                     )
                 })
         });
@@ -834,7 +864,7 @@ impl Raster {
     }
 
     /// The first band's data type.
-    pub fn dtype(&self) -> GdalDataType {
+    pub fn dtype(&self) -> DataType {
         self.bands[0].dtype
     }
 
@@ -927,11 +957,16 @@ impl Raster {
     /// Reads the named bands in `window` (relative to the subset in use) as stored values
     /// converted to `T`, shaped `(band, row, column)`. No masking or scaling. For a time
     /// stack the first dimension runs over time, then bands.
-    pub fn read_raw<T: GdalType + Copy + Default>(
-        &self,
-        window: Window,
-        bands: &[&str],
-    ) -> Result<Array3<T>> {
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let r = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?;
+    /// assert_eq!(r.dtype(), DataType::UInt16);
+    /// let raw = r.read_raw::<u16>(Window::new(1000, 900, 4, 4), &["band3"])?;
+    /// assert_eq!(raw.shape(), &[1, 4, 4]);
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn read_raw<T: Element>(&self, window: Window, bands: &[&str]) -> Result<Array3<T>> {
         self.check_window(window)?;
         let idx = self.source_bands(bands)?;
         let reader = Reader::open(self)?;
@@ -1092,7 +1127,7 @@ impl Raster {
 
 /// Why `value` cannot be a nodata value of a band stored as `dtype` (nodata is compared
 /// with stored values, so a value the type cannot hold matches no pixel), if it cannot.
-fn nodata_misfit(value: f64, dtype: GdalDataType) -> Option<(String, String)> {
+fn nodata_misfit(value: f64, dtype: DataType) -> Option<(String, String)> {
     if dtype.is_integer() {
         let bits = i32::from(dtype.bits());
         let (lo, hi) = if dtype.is_signed() {
@@ -1108,10 +1143,7 @@ fn nodata_misfit(value: f64, dtype: GdalDataType) -> Option<(String, String)> {
             return None;
         };
         Some((problem, format!("allowed: whole numbers from {lo} to {hi}")))
-    } else if dtype == GdalDataType::Float32
-        && value.is_finite()
-        && value.abs() > f64::from(f32::MAX)
-    {
+    } else if dtype == DataType::Float32 && value.is_finite() && value.abs() > f64::from(f32::MAX) {
         Some((
             format!("cannot hold {value}"),
             format!(
@@ -1327,7 +1359,7 @@ impl Reader {
     /// Reads bands `idx` (0-based raster bands) of `window` into `out`, band-sequential.
     /// Consecutive bands of one file are read in a single dataset-level call, so a
     /// pixel-interleaved tile is decoded once for all of them.
-    pub(crate) fn read_into<T: GdalType + Copy>(
+    pub(crate) fn read_into<T: Element>(
         &self,
         window: Window,
         idx: &[usize],
@@ -1338,7 +1370,7 @@ impl Reader {
 
     /// Like `read_into` into a buffer of `size` = `(columns, rows)` per band: GDAL
     /// resamples the window (nearest neighbour, from overviews when the file has them).
-    pub(crate) fn read_into_sized<T: GdalType + Copy>(
+    pub(crate) fn read_into_sized<T: Element>(
         &self,
         window: Window,
         size: (usize, usize),
@@ -1393,7 +1425,7 @@ impl Reader {
                     buf.as_mut_ptr().cast(),
                     to_int(size.0)?,
                     to_int(size.1)?,
-                    T::gdal_ordinal(),
+                    gdal_types::ordinal::<T>(),
                     to_int(bands.len())?,
                     bands.as_mut_ptr(),
                     0,

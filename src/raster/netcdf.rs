@@ -12,9 +12,10 @@ use std::ffi::CString;
 use std::path::Path;
 use std::ptr;
 
-use gdal::raster::GdalType;
 use gdal::{Dataset, DatasetOptions, GdalOpenFlags, Metadata};
 
+use super::gdal_types;
+use crate::core::dtype::Element;
 use crate::grid::Window;
 
 /// One worker's handle on a 3-D NetCDF variable, band `k` of the classic view being time
@@ -169,7 +170,7 @@ impl Cube {
 
     /// Reads time steps `t0..t0 + n` of `window` (classic-view coordinates) into `out`,
     /// step-major; `false` if GDAL refused.
-    pub(crate) fn read<T: GdalType + Copy>(
+    pub(crate) fn read<T: Element>(
         &self,
         window: Window,
         t0: usize,
@@ -203,7 +204,7 @@ impl Cube {
 }
 
 /// `GDALMDArrayRead` of a dense C-order block into `out` (converted to `T`).
-fn read_raw<T: GdalType + Copy>(
+fn read_raw<T: Element>(
     array: gdal_sys::GDALMDArrayH,
     start: &[u64],
     count: &[usize],
@@ -213,7 +214,7 @@ fn read_raw<T: GdalType + Copy>(
     // SAFETY: `out` holds exactly prod(count) values of T, the buffer type is T's, and
     // the default (dense, C-order) strides are requested with null step/stride pointers.
     unsafe {
-        let dtype = gdal_sys::GDALExtendedDataTypeCreate(T::gdal_ordinal());
+        let dtype = gdal_sys::GDALExtendedDataTypeCreate(gdal_types::ordinal::<T>());
         if dtype.is_null() {
             return false;
         }

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -102,21 +103,29 @@ pub fn parse_date(s: &str) -> Result<NaiveDate> {
 /// assert!(matches!(err, rasterlab::Error::Calendar { .. }));
 /// # Ok::<(), rasterlab::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// Serialized (in plans) as its CF name, [`Calendar::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Calendar {
     /// `standard` or `gregorian`: mixed Julian/Gregorian, the CF default.
     #[default]
+    #[serde(rename = "standard")]
     Standard,
     /// `proleptic_gregorian`: Gregorian rules for every year.
+    #[serde(rename = "proleptic_gregorian")]
     ProlepticGregorian,
     /// `julian`: a leap year every 4 years.
+    #[serde(rename = "julian")]
     Julian,
     /// `noleap` or `365_day`: no 29 February.
+    #[serde(rename = "noleap")]
     NoLeap,
     /// `all_leap` or `366_day`: 29 February every year.
+    #[serde(rename = "all_leap")]
     AllLeap,
     /// `360_day`: twelve months of 30 days.
+    #[serde(rename = "360_day")]
     Day360,
 }
 
