@@ -186,26 +186,18 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
                 .run()?;
             let (w, h) = raster.size();
             let valid: usize = model.counts().iter().sum();
-            say(format_args!(
-                "method:     mini-batch k-means (streamed: the samples exceed the memory budget)"
-            ))?;
-            say(format_args!("k:          {}", args.k))?;
-            say(format_args!(
-                "samples:    {valid} valid pixels x {} features ({} nodata pixels)",
-                bands.len(),
-                w * h - valid
-            ))?;
-            say(format_args!("inertia:    {:.6}", model.inertia()))?;
-            say(format_args!("iterations: {}", model.n_iter()))?;
-            say(format_args!("threads:    {threads}"))?;
-            say(format_args!(
-                "seconds:    {:.3}",
-                start.elapsed().as_secs_f64()
-            ))?;
-            say(format_args!("output:     {}", path.display()))?;
-            if layout.is_cog() {
-                say(format_args!("layout:     {layout}"))?;
+            ClusterReport {
+                method: "mini-batch k-means (streamed: the samples exceed the memory budget)",
+                k: args.k,
+                samples: (valid, bands.len(), w * h - valid),
+                inertia: model.inertia(),
+                iterations: model.n_iter(),
+                threads,
+                seconds: start.elapsed().as_secs_f64(),
+                path: &path,
+                layout,
             }
+            .print()?;
             return finish_cluster_profile(profiler.as_mut(), out);
         }
         (Err(e), _) => return Err(e),
@@ -281,26 +273,53 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     cancel.check()?;
     let map = x.unstack(&labels)?;
     let path = map.save_with_layout(&out.output, compression, layout)?;
-    say(format_args!("method:     {method}"))?;
-    say(format_args!("k:          {}", args.k))?;
-    say(format_args!(
-        "samples:    {} valid pixels x {} features ({} nodata pixels)",
-        x.n_samples(),
-        x.n_features(),
-        map.nodata_count()
-    ))?;
-    say(format_args!("inertia:    {inertia_value:.6}"))?;
-    say(format_args!("iterations: {iterations}"))?;
-    say(format_args!("threads:    {threads}"))?;
-    say(format_args!(
-        "seconds:    {:.3}",
-        start.elapsed().as_secs_f64()
-    ))?;
-    say(format_args!("output:     {}", path.display()))?;
-    if layout.is_cog() {
-        say(format_args!("layout:     {layout}"))?;
+    ClusterReport {
+        method: &method,
+        k: args.k,
+        samples: (x.n_samples(), x.n_features(), map.nodata_count()),
+        inertia: inertia_value,
+        iterations,
+        threads,
+        seconds: start.elapsed().as_secs_f64(),
+        path: &path,
+        layout,
     }
+    .print()?;
     finish_cluster_profile(profiler.as_mut(), out)
+}
+
+/// What `cluster` prints when it is done, in-memory or streamed alike.
+struct ClusterReport<'a> {
+    method: &'a str,
+    k: usize,
+    /// Valid pixels, features, nodata pixels.
+    samples: (usize, usize, usize),
+    inertia: f64,
+    iterations: usize,
+    threads: usize,
+    seconds: f64,
+    path: &'a Path,
+    layout: Layout,
+}
+
+impl ClusterReport<'_> {
+    fn print(&self) -> rasterlab::Result<()> {
+        let (valid, features, nodata) = self.samples;
+        say(format_args!("method:     {}", self.method))?;
+        say(format_args!("k:          {}", self.k))?;
+        say(format_args!(
+            "samples:    {valid} valid pixels x {features} features ({nodata} nodata pixels)"
+        ))?;
+        say(format_args!("inertia:    {:.6}", self.inertia))?;
+        say(format_args!("iterations: {}", self.iterations))?;
+        say(format_args!("threads:    {}", self.threads))?;
+        say(format_args!("seconds:    {:.3}", self.seconds))?;
+        say(format_args!("output:     {}", self.path.display()))?;
+        if self.layout.is_cog() {
+            say(format_args!("layout:     {}", self.layout))?;
+        }
+        Ok(())
+    }
 }
 
 fn finish_cluster_profile(
