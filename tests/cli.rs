@@ -2,21 +2,8 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
+use common::cli::*;
 use common::*;
-
-fn rasterlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rasterlab"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run rasterlab")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn resources_reports_cores_memory_and_plan() {

@@ -14,58 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cli::*;
 use common::*;
 use gdal::{Dataset, Metadata};
 use rasterlab::prelude::*;
 
-const EXE: &str = env!("CARGO_BIN_EXE_rasterlab");
-
-/// The ndi of the issue: green and red of the scene, nodata 0.
-const NDI: [&str; 8] = [
-    "--band-names",
-    "blue,green,red",
-    "--a",
-    "green",
-    "--b",
-    "red",
-    "--nodata",
-    "0",
-];
-
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(EXE)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run rasterlab")
-}
-
-fn succeeded(dir: &Path, args: &[&str]) -> String {
-    let out = run_in(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {:?}\n{}",
-        out.status,
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// `rasterlab ndi FILE <NDI> <extra> --quiet -o OUT`.
-fn ndi_args<'a>(input: &'a str, extra: &[&'a str], output: &'a str) -> Vec<&'a str> {
-    let mut args = vec!["ndi", input];
-    args.extend(NDI);
-    args.extend(extra);
-    args.extend(["--quiet", "-o", output]);
-    args
-}
 
 fn scene() -> String {
     data(SCENE).to_string_lossy().into_owned()
@@ -263,7 +218,8 @@ fn overview_count(path: &Path) -> usize {
         .expect("count") as usize
 }
 
-/// Temporary files of rasterlab (and anything GDAL might leave: `.ovr.tmp`) in `dir`.
+/// Temporary files of rasterlab (and anything GDAL might leave: `.ovr.tmp`) in `dir`: more
+/// than `common::cli::debris`, which it shadows here.
 fn debris(dir: &Path) -> Vec<String> {
     entries(dir)
         .into_iter()
@@ -292,19 +248,6 @@ fn assert_same(before: &BTreeMap<String, Vec<u8>>, after: &BTreeMap<String, Vec<
     for (name, bytes) in before {
         assert!(after[name] == *bytes, "{what}: {name} was modified");
     }
-}
-
-/// A `w` x `h` crop of the scene at (`x`, `y`), written by gdal_translate.
-fn crop(dst: &Path, x: usize, y: usize, w: usize, h: usize) {
-    let status = Command::new("gdal_translate")
-        .arg("-q")
-        .arg("-srcwin")
-        .args([x, y, w, h].map(|v| v.to_string()))
-        .arg(data(SCENE))
-        .arg(dst)
-        .status()
-        .expect("gdal_translate");
-    assert!(status.success());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -732,99 +675,6 @@ fn cli_cluster_cog_defaults_to_label_preserving_overviews() {
 // ---------------------------------------------------------------------------------------
 // 3. A full disk at every step of a COG write
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().next().map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
-/// A 2 MiB tmpfs on `<tempdir>/full`, unmounted when dropped (as in hostile_writes.rs).
-struct Tmpfs {
-    base: tempfile::TempDir,
-    mnt: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(test: &str) -> Option<Tmpfs> {
-        let base = tempfile::tempdir().expect("tempdir");
-        let mnt = base.path().join("full");
-        std::fs::create_dir(&mnt).expect("mount point");
-        if !is_root() {
-            eprintln!("SKIPPED (needs root to mount a tmpfs): {test}: not running as root");
-            return None;
-        }
-        match Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-            .arg(&mnt)
-            .output()
-        {
-            Ok(o) if o.status.success() => Some(Tmpfs { base, mnt }),
-            Ok(o) => {
-                eprintln!(
-                    "SKIPPED (needs root to mount a tmpfs): {test}: mount failed: {}",
-                    text(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("SKIPPED (needs root to mount a tmpfs): {test}: no mount command: {e}");
-                None
-            }
-        }
-    }
-
-    /// Fills the file system, then frees `bytes` of it again (0: full).
-    fn fill_but(&self, bytes: u64) {
-        use std::io::Write;
-        let path = self.mnt.join("filler");
-        let mut f = std::fs::File::create(&path).expect("filler");
-        let block = vec![0x5au8; 64 << 10];
-        let err = loop {
-            if let Err(e) = f.write_all(&block) {
-                break e;
-            }
-        };
-        assert_eq!(err.raw_os_error(), Some(28), "not ENOSPC: {err}");
-        let len = std::fs::metadata(&path).expect("filler").len();
-        // (the free space is then exactly `bytes`, unless something else still holds
-        // space: a file removed while a process has it open)
-        assert!(
-            len >= bytes + (64 << 10),
-            "only {len} bytes filled, {bytes} to free"
-        );
-        f.set_len(len - bytes).expect("shrink filler");
-    }
-
-    fn unfill(&self) {
-        let _ = std::fs::remove_file(self.mnt.join("filler"));
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        for lazy in [false, false, false, true] {
-            let mut cmd = Command::new("umount");
-            if lazy {
-                cmd.arg("-l");
-            }
-            let ok = cmd
-                .arg(&self.mnt)
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
 /// Runs `args` in `base`. On failure, checks the refusal (status 1, one line naming the
 /// output and "No space left on device", no debris, every file of `mnt` as it was) and
 /// returns the step that failed ("building average overviews"); `None` on success.
@@ -956,40 +806,6 @@ fn the_library_returns_a_write_error_when_the_cog_copy_does_not_fit() {
 // ---------------------------------------------------------------------------------------
 // 4. Signals during a COG save
 
-/// The 4 x 4 mosaic of the scene as a VRT (8164 x 7440 x 3 UInt16), as in
-/// hostile_writes.rs: its product takes seconds to save and to rewrite as a COG.
-fn mosaic(dir: &Path) -> PathBuf {
-    let scene = data(SCENE);
-    let (w, h, tiles) = (2041, 1860, 4);
-    let mut bands = String::new();
-    for b in 1..=3 {
-        bands.push_str(&format!(
-            "  <VRTRasterBand dataType=\"UInt16\" band=\"{b}\">\n"
-        ));
-        for ty in 0..tiles {
-            for tx in 0..tiles {
-                bands.push_str(&format!(
-                    "    <SimpleSource><SourceFilename relativeToVRT=\"0\">{}</SourceFilename>\
-                     <SourceBand>{b}</SourceBand><SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{w}\" ySize=\"{h}\"/>\
-                     <DstRect xOff=\"{}\" yOff=\"{}\" xSize=\"{w}\" ySize=\"{h}\"/></SimpleSource>\n",
-                    scene.display(),
-                    tx * w,
-                    ty * h
-                ));
-            }
-        }
-        bands.push_str("  </VRTRasterBand>\n");
-    }
-    let vrt = format!(
-        "<VRTDataset rasterXSize=\"{}\" rasterYSize=\"{}\">\n  <GeoTransform>717345, 30, 0, -2776995, 0, -30</GeoTransform>\n{bands}</VRTDataset>\n",
-        w * tiles,
-        h * tiles
-    );
-    let path = dir.join("mosaic.vrt");
-    std::fs::write(&path, vrt).expect("vrt");
-    path
-}
-
 /// Starts `product mosaic.vrt --cog` into `p.tif` and waits until `ready` says so of the
 /// names of its temporary files (at most 60 s).
 fn start_cog_save(dir: &Path, ready: impl Fn(&[String]) -> bool) -> Child {
@@ -1032,38 +848,6 @@ fn start_cog_save(dir: &Path, ready: impl Fn(&[String]) -> bool) -> Child {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// Sends `signal` to `child` and waits for it (at most 20 s); returns its output and how
-/// long it took to stop.
-fn signal_and_wait(mut child: Child, signal: &str) -> (Output, Duration) {
-    assert!(
-        child.try_wait().expect("try_wait").is_none(),
-        "ended too early"
-    );
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let start = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("still running 20 s after SIG{signal}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (child.wait_with_output().expect("wait"), start.elapsed())
-}
-
-fn signal_folder() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    mosaic(dir.path());
-    crop(&dir.path().join("p.tif"), 0, 0, 16, 16);
-    crop(&dir.path().join("small.tif"), 900, 800, 64, 64);
-    dir
 }
 
 /// What a save must have reached, judged by the names of its temporary files.

@@ -8,30 +8,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cli::*;
 use common::*;
 use gdal::{Dataset, Metadata};
 use rasterlab::prelude::*;
-
-const EXE: &str = env!("CARGO_BIN_EXE_rasterlab");
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(EXE)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run rasterlab")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn abs(path: &str) -> String {
-    data(path).to_string_lossy().into_owned()
-}
 
 /// A temporary folder holding a previous output `out.tif` (a real GeoTIFF), which every
 /// refused run must leave byte for byte as it was.
@@ -95,17 +78,6 @@ fn refused(dir: &Path, args: &[&str], needles: &[&str]) -> (String, Duration) {
     (first, took)
 }
 
-fn succeeded(dir: &Path, args: &[&str]) -> String {
-    let out = run_in(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {:?}\n{}",
-        out.status,
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
 /// Every band of a written file: (width, height, one Vec per band, band descriptions).
 fn read_all(path: &Path) -> (usize, usize, Vec<Vec<f32>>, Vec<String>) {
     let ds = Dataset::open(path).expect("open output");
@@ -121,18 +93,6 @@ fn read_all(path: &Path) -> (usize, usize, Vec<Vec<f32>>, Vec<String>) {
         names.push(rb.description().unwrap_or_default());
     }
     (w, h, bands, names)
-}
-
-/// `gdal_translate` with `args` from `src` to `dst` (an independent crop or reference).
-fn gdal_translate(args: &[&str], src: &Path, dst: &Path) {
-    let status = Command::new("gdal_translate")
-        .arg("-q")
-        .args(args)
-        .arg(src)
-        .arg(dst)
-        .status()
-        .expect("gdal_translate");
-    assert!(status.success(), "gdal_translate {args:?}");
 }
 
 fn same_pixels(a: &[f32], b: &[f32]) -> bool {

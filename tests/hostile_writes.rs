@@ -13,59 +13,16 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cli::*;
 use common::*;
 use gdal::{Dataset, Metadata};
 use rasterlab::prelude::*;
 
-const EXE: &str = env!("CARGO_BIN_EXE_rasterlab");
-
-/// The arguments that make `ndi` of the scene (or of a crop of it) meaningful.
-const NDI: [&str; 8] = [
-    "--band-names",
-    "blue,green,red",
-    "--a",
-    "green",
-    "--b",
-    "red",
-    "--nodata",
-    "0",
-];
-
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(EXE);
-    cmd.args(args).current_dir(dir);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run rasterlab")
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    run_env(dir, args, &[])
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn abs(path: &str) -> String {
-    data(path).to_string_lossy().into_owned()
-}
-
-/// `ndi` of `input` into `output`, with `extra` options.
-fn ndi<'a>(input: &'a str, extra: &[&'a str], output: &'a str) -> Vec<&'a str> {
-    let mut args = vec!["ndi", input];
-    args.extend(NDI);
-    args.extend(extra);
-    args.extend(["--quiet", "-o", output]);
-    args
-}
 
 /// What stands under a name, seen without following it or opening it (a FIFO would
 /// block a reader).
@@ -119,14 +76,6 @@ fn assert_same(before: &BTreeMap<String, Entry>, after: &BTreeMap<String, Entry>
     }
 }
 
-/// Temporary files of rasterlab in `dir`.
-fn debris(dir: &Path) -> Vec<String> {
-    entries(dir)
-        .into_iter()
-        .filter(|n| n.contains(".rasterlab-"))
-        .collect()
-}
-
 /// Runs `args` in `cwd` and checks a refusal: exit status 1 (rasterlab's own error, not a
 /// panic's 101 nor a signal), one `error:` line holding every needle, nothing on stdout,
 /// and every folder of `watch` exactly as before (no new entry, no temporary file,
@@ -172,37 +121,6 @@ fn refused(dir: &Path, args: &[&str], needles: &[&str]) -> (String, Duration) {
     refused_watching(dir, &[dir], args, &[], needles)
 }
 
-fn succeeded(dir: &Path, args: &[&str]) -> String {
-    let out = run_in(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {:?}\n{}",
-        out.status,
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// `gdal_translate` with `args` from `src` to `dst`.
-fn gdal_translate(args: &[&str], src: &Path, dst: &Path) {
-    let status = Command::new("gdal_translate")
-        .arg("-q")
-        .args(args)
-        .arg(src)
-        .arg(dst)
-        .status()
-        .expect("gdal_translate");
-    assert!(status.success(), "gdal_translate {args:?}");
-}
-
-/// A `w` x `h` crop of the scene at (`x`, `y`), written by GDAL as `dst`.
-fn crop(dst: &Path, x: usize, y: usize, w: usize, h: usize) {
-    let win = [x, y, w, h].map(|v| v.to_string());
-    let mut args = vec!["-srcwin"];
-    args.extend(win.iter().map(String::as_str));
-    gdal_translate(&args, &data(SCENE), dst);
-}
-
 /// `gdalinfo -checksum` of `path`: the checksum lines; panics when GDAL cannot read it.
 fn checksums(path: &Path) -> Vec<String> {
     let out = Command::new("gdalinfo")
@@ -235,17 +153,6 @@ fn gdalinfo(path: &Path) -> String {
     text(&out.stdout)
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().next().map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
 /// This host's name as rasterlab puts it into temporary names.
 fn host_tag() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
@@ -258,99 +165,6 @@ fn host_tag() -> String {
 
 // ---------------------------------------------------------------------------------------
 // 1. A full disk, on a real (small) file system
-
-/// A 2 MiB tmpfs mounted on `<tempdir>/full`, unmounted when dropped (also when the
-/// test panics).
-struct Tmpfs {
-    base: tempfile::TempDir,
-    mnt: PathBuf,
-}
-
-impl Tmpfs {
-    /// `None`, after a `SKIPPED` line on stderr, when the mount is not possible here.
-    fn mount(test: &str) -> Option<Tmpfs> {
-        let base = tempfile::tempdir().expect("tempdir");
-        let mnt = base.path().join("full");
-        std::fs::create_dir(&mnt).expect("mount point");
-        if !is_root() {
-            eprintln!("SKIPPED (needs root to mount a tmpfs): {test}: not running as root");
-            return None;
-        }
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-            .arg(&mnt)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs { base, mnt }),
-            Ok(o) => {
-                eprintln!(
-                    "SKIPPED (needs root to mount a tmpfs): {test}: mount failed: {}",
-                    text(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("SKIPPED (needs root to mount a tmpfs): {test}: no mount command: {e}");
-                None
-            }
-        }
-    }
-
-    fn base(&self) -> &Path {
-        self.base.path()
-    }
-
-    /// Fills the file system with `filler` until it is full; returns the filler's size.
-    fn fill(&self) -> u64 {
-        use std::io::Write;
-        let path = self.mnt.join("filler");
-        let mut f = std::fs::File::create(&path).expect("filler");
-        let block = vec![0x5au8; 64 << 10];
-        let err = loop {
-            if let Err(e) = f.write_all(&block) {
-                break e;
-            }
-        };
-        assert_eq!(err.raw_os_error(), Some(28), "not ENOSPC: {err}");
-        f.sync_all().ok();
-        std::fs::metadata(&path).expect("filler").len()
-    }
-
-    /// Fills the file system, then frees `bytes` of it again.
-    fn fill_but(&self, bytes: u64) {
-        let len = self.fill();
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(self.mnt.join("filler"))
-            .expect("filler");
-        f.set_len(len - bytes).expect("shrink filler");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let umount = |lazy: bool| {
-            let mut cmd = Command::new("umount");
-            if lazy {
-                cmd.arg("-l");
-            }
-            cmd.arg(&self.mnt)
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        // A child process of another test, spawned while this process had a file of the
-        // mount open, may hold it for a moment (GDAL does not open files close-on-exec).
-        for _ in 0..20 {
-            if umount(false) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // still held: detach it; it goes away with its last user
-        umount(true);
-    }
-}
 
 /// The runs of the full-disk tests: ndi and product of the whole scene, and k-means of a
 /// crop, all writing over the previous output `full/k.tif`.
@@ -572,10 +386,13 @@ fn an_output_that_is_an_input_is_refused_however_it_is_spelled() {
         "hl.tif",
         via_parent.as_str(),
     ] {
-        check(ndi("s.tif", &[], out), is_input(out, "s.tif"));
+        check(ndi_args("s.tif", &[], out), is_input(out, "s.tif"));
     }
     // the input given through the hard link, the output through the first name
-    check(ndi("hl.tif", &[], "s.tif"), is_input("s.tif", "hl.tif"));
+    check(
+        ndi_args("hl.tif", &[], "s.tif"),
+        is_input("s.tif", "hl.tif"),
+    );
     check(
         vec!["product", "s.tif", "--quiet", "-o", "./s.tif"],
         is_input("./s.tif", "s.tif"),
@@ -603,14 +420,14 @@ fn an_output_that_is_an_input_is_refused_however_it_is_spelled() {
         check(args, is_input(out, file));
     }
     // the file behind a VRT, and the VRT itself
-    check(ndi("v.vrt", &[], "s.tif"), is_input("s.tif", "s.tif"));
-    check(ndi("v.vrt", &[], "v.vrt"), is_input("v.vrt", "v.vrt"));
+    check(ndi_args("v.vrt", &[], "s.tif"), is_input("s.tif", "s.tif"));
+    check(ndi_args("v.vrt", &[], "v.vrt"), is_input("v.vrt", "v.vrt"));
     check(
         vec!["cluster", "v.vrt", "--k", "2", "--quiet", "-o", "hl.tif"],
         is_input("hl.tif", "s.tif"),
     );
     check(
-        ndi("sub/hand.vrt", &[], "s.tif"),
+        ndi_args("sub/hand.vrt", &[], "s.tif"),
         is_input("s.tif", "s.tif"),
     );
     check(
@@ -640,7 +457,7 @@ fn an_output_that_is_an_input_is_refused_however_it_is_spelled() {
         is_input("f.nc", "f.nc"),
     );
     // the same runs into a new name work (the refusals are about the name, not the input)
-    succeeded(d, &ndi("sub/hand.vrt", &[], "fine.tif"));
+    succeeded(d, &ndi_args("sub/hand.vrt", &[], "fine.tif"));
     succeeded(d, &["reduce", nc, "--quiet", "-o", "fine_nc.tif"]);
     assert!(debris(d).is_empty(), "{:?}", entries(d));
 }
@@ -741,7 +558,7 @@ fn special_files_at_the_output_path_are_refused_and_left_as_they_are() {
         let why = format!("it is a {kind}; rasterlab replaces only regular files");
         let head = format!("cannot write {name}");
         for mut args in [
-            ndi("small.tif", &[], name),
+            ndi_args("small.tif", &[], name),
             vec!["product", "small.tif", "--quiet", "-o", name],
             vec!["reduce", "small.tif", "--quiet", "-o", name],
             vec!["cluster", "small.tif", "--k", "2", "--quiet", "-o", name],
@@ -801,7 +618,7 @@ fn debris_cleanup_removes_only_regular_files_of_dead_processes_of_this_host() {
     std::fs::create_dir(d.join(&dead_folder)).expect("folder");
     let before = snapshot(d);
 
-    succeeded(d, &ndi("small.tif", &[], "ndi.tif"));
+    succeeded(d, &ndi_args("small.tif", &[], "ndi.tif"));
 
     let after = snapshot(d);
     // removed: the regular files of dead processes of this host, whatever the naming
@@ -887,40 +704,6 @@ fn start_long_save(dir: &Path, min_bytes: u64) -> (Child, String) {
     (child, tmp)
 }
 
-/// Sends `signal` (a `kill` name: INT, TERM, HUP, KILL) to the running `child` and waits
-/// for it (at most 20 s).
-fn signal_and_wait(mut child: Child, signal: &str) -> Output {
-    assert!(
-        child.try_wait().expect("try_wait").is_none(),
-        "the save ended before SIG{signal} was sent: make it longer"
-    );
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let start = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("still running 20 s after SIG{signal}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("wait")
-}
-
-/// A folder with the mosaic, a previous output `p.tif` (a real GeoTIFF) and a quick
-/// input `small.tif`.
-fn signal_folder() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    mosaic(dir.path());
-    crop(&dir.path().join("p.tif"), 0, 0, 16, 16);
-    crop(&dir.path().join("small.tif"), 900, 800, 64, 64);
-    dir
-}
-
 #[test]
 fn sigint_sigterm_and_sighup_stop_a_save_and_leave_nothing_behind() {
     let dir = signal_folder();
@@ -928,7 +711,7 @@ fn sigint_sigterm_and_sighup_stop_a_save_and_leave_nothing_behind() {
     for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
         let before = snapshot(d);
         let (child, _) = start_long_save(d, 0);
-        let out = signal_and_wait(child, signal);
+        let (out, _) = signal_and_wait(child, signal);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "SIG{signal}: {stderr}");
         assert_eq!(
@@ -951,7 +734,7 @@ fn sigkill_leaves_debris_that_the_next_run_removes() {
     let p_before = entry(&d.join("p.tif"));
     // once it has written something
     let (child, tmp) = start_long_save(d, 1);
-    let out = signal_and_wait(child, "KILL");
+    let (out, _) = signal_and_wait(child, "KILL");
     assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
     // nobody could clean up: the temporary file stays, the previous output is intact
     assert_eq!(debris(d), std::slice::from_ref(&tmp), "{:?}", entries(d));
@@ -961,7 +744,7 @@ fn sigkill_leaves_debris_that_the_next_run_removes() {
     );
     assert_eq!(entry(&d.join("p.tif")), p_before);
     // the next run into the folder, a quick one, recognises it and removes it
-    succeeded(d, &ndi("small.tif", &[], "q.tif"));
+    succeeded(d, &ndi_args("small.tif", &[], "q.tif"));
     assert!(debris(d).is_empty(), "{:?}", entries(d));
     assert!(d.join("q.tif").is_file());
     assert_eq!(entry(&d.join("p.tif")), p_before);
@@ -1115,7 +898,7 @@ fn names_up_to_255_bytes_work_and_longer_ones_are_refused_up_front() {
     for len in [250, 255] {
         let name = format!("{}.tif", "a".repeat(len - 4));
         assert_eq!(name.len(), len);
-        succeeded(d, &ndi("small.tif", &[], &name));
+        succeeded(d, &ndi_args("small.tif", &[], &name));
         assert!(d.join(&name).is_file(), "{len} bytes");
         assert!(debris(d).is_empty(), "{:?}", entries(d));
         // replacing it works as well
@@ -1126,7 +909,7 @@ fn names_up_to_255_bytes_work_and_longer_ones_are_refused_up_front() {
     let long = format!("{}.tif", "a".repeat(252));
     assert_eq!(long.len(), 256);
     for args in [
-        ndi("small.tif", &[], &long),
+        ndi_args("small.tif", &[], &long),
         vec!["cluster", "small.tif", "--k", "2", "--quiet", "-o", &long],
         vec!["reduce", "small.tif", "--quiet", "-o", &long],
     ] {
@@ -1156,7 +939,10 @@ fn outputs_get_the_usual_file_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     crop(&d.join("small.tif"), 900, 800, 64, 64);
-    succeeded(d, &ndi("small.tif", &["--profile", "p.svg"], "ndi.tif"));
+    succeeded(
+        d,
+        &ndi_args("small.tif", &["--profile", "p.svg"], "ndi.tif"),
+    );
     succeeded(
         d,
         &[

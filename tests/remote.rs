@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::cli::*;
 use common::*;
 use gdal::Dataset;
 use rasterlab::prelude::*;
@@ -573,64 +574,31 @@ fn a_s3_name_reads_a_public_bucket_without_credentials() {
 fn cli_info_describes_a_url() {
     let server = Server::start(cog_dir());
     let url = server.url(COG);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rasterlab"))
-        .args(["info", &url])
-        .output()
-        .expect("run rasterlab");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = rasterlab(&["info", &url]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(stdout.contains("2041 x 1860"), "{stdout}");
     assert!(stdout.contains("3 band(s)"), "{stdout}");
     assert!(stdout.contains(&url), "{stdout}");
     // Nothing of GDAL's (its captured debug lines included) reaches stderr.
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
     assert!(server.bytes() * 20 < cog_size());
 
     // A whole computation from the URL to a local file.
     let dir = tempfile::tempdir().expect("tempdir");
     let ndi_out = dir.path().join("ndi.tif");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rasterlab"))
-        .args([
-            "ndi",
-            &url,
-            "--band-names",
-            "blue,green,red",
-            "--a",
-            "green",
-            "--b",
-            "red",
-        ])
-        .args([
-            "--nodata", "0", "--scale", "0.0001", "--chunks", "512", "--quiet", "-o",
-        ])
-        .arg(&ndi_out)
-        .output()
-        .expect("run rasterlab");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let extra = ["--scale", "0.0001", "--chunks", "512"];
+    let out = rasterlab(&ndi_args(
+        &url,
+        &extra,
+        ndi_out.to_str().expect("UTF-8 path"),
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
     assert_eq!(read_output(&ndi_out).0, 2041);
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rasterlab"))
-        .args(["info", &server.url("missing.tif")])
-        .output()
-        .expect("run rasterlab");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = rasterlab(&["info", &server.url("missing.tif")]);
+    let stderr = text(&out.stderr);
     assert!(!out.status.success());
     assert!(
         stderr.contains("404") && stderr.contains("missing.tif"),

@@ -50,6 +50,7 @@ pub fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
+pub mod cli;
 pub mod cube;
 
 /// The project's Python environment: `RASTERLAB_VENV` (set by `make test`), else
