@@ -42,6 +42,9 @@ demo: setup
 	cargo build --release
 	bash scripts/demo.sh
 
+# No incremental caches in the full run: they doubled target/ (several GB on a clean clone)
+# and a clean build gains nothing from them; `cargo test` by hand keeps them.
+test: export CARGO_INCREMENTAL := 0
 test: setup
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings

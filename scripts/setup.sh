@@ -226,8 +226,24 @@ rust_components() {
     rustup component add "${missing[@]}" </dev/null
 }
 
+# ---------------------------------------------------------------- 5. disk space
+# A full `make test` on a clean clone builds ~4 GB under target/ (test binaries, the four
+# notebooks' kernels) and writes a few hundred MB of temporary rasters: say so before a
+# build fails half-way with "No space left on device".
+disk_space() {
+    local need_kb=$((5 * 1024 * 1024)) free_kb
+    free_kb="$(df -Pk "$ROOT" | awk 'NR==2 {print $4}')"
+    [[ "$free_kb" =~ ^[0-9]+$ ]] || return 0
+    if ((free_kb < need_kb)); then
+        say "WARNING: only $((free_kb / 1024)) MB free under $ROOT; a full build and test run needs about 5 GB (make clean frees target/)"
+    else
+        say "disk: $((free_kb / 1024 / 1024)) GB free under $ROOT: ok"
+    fi
+}
+
 system_packages
 python_env
 rust_components
 evcxr_kernel
+disk_space
 say "ready"

@@ -450,7 +450,17 @@ impl SaveReport {
             ("expression", self.expression.clone()),
             ("chunks", self.grid.to_string()),
             ("threads", self.threads.to_string()),
-            ("time", format!("{:.3} s", self.elapsed.as_secs_f64())),
+            (
+                "time",
+                format!(
+                    "{:.3} s (chunks {:.3} s, finishing the file {:.3} s)",
+                    self.elapsed.as_secs_f64(),
+                    self.chunks_elapsed.as_secs_f64(),
+                    self.elapsed
+                        .saturating_sub(self.chunks_elapsed)
+                        .as_secs_f64()
+                ),
+            ),
             (
                 "speed",
                 format!("{:.1} MB/s of input pixels", self.mb_per_s()),
