@@ -44,7 +44,7 @@
 use std::fmt;
 
 use crate::array::Save;
-use crate::cancel::CancelToken;
+use crate::runtime::cancel::CancelToken;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 use crate::core::fmt::{emit, escape_html, human_bytes};
 use crate::error::{Error, Result};
 use crate::profile::{Profiler, RunProgress, Task, TaskKind};
-use crate::resources::Resources;
+use crate::runtime::resources::Resources;
 
 /// Environment variable for the link template (see [`DashboardOptions::link_template`]).
 pub const ENV_LINK: &str = "RASTERLAB_DASHBOARD_LINK";

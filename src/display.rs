@@ -14,7 +14,9 @@ mod image;
 mod repr;
 
 // The formatting helpers live in `core::fmt` (every layer uses them); their old paths:
-pub use crate::core::fmt::{base64, emit, escape_html, html_table, human_bytes};
+pub use crate::core::fmt::{escape_html, html_table, human_bytes};
+// The MIME bundle and base64 are internals of the notebook reprs.
+pub(crate) use crate::core::fmt::{base64, emit};
 pub use histogram::{Histogram, Series};
 pub use image::{Colormap, Image, Show, show_array, show_array_with, show_labels, show_rgb};
 

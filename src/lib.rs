@@ -4,7 +4,7 @@
 //! notebooks through the evcxr Rust kernel.
 //!
 //! Data flows one way: [`raster`] (sources) -> [`array`](mod@array) (lazy, fused per-chunk
-//! expressions) -> [`exec`] (runs chunks on a rayon pool sized by [`resources`]) ->
+//! expressions) -> [`runtime::exec`] (runs chunks on a rayon pool sized by [`runtime::resources`]) ->
 //! [`raster::write`] or memory. Progress and display are observers, never globals: evcxr
 //! resets every static in each notebook cell.
 //!
@@ -18,7 +18,7 @@
 //! |---|---|---|
 //! | 0 core | [`core`] | `Window`, `DataType`, `OutputType`, text/HTML formatting, the RNG; imports nothing else of the crate (nor GDAL or rayon) |
 //! | 1 error | [`error`] | the one [`Error`] type |
-//! | 2 runtime | [`grid`], [`resources`], [`cancel`], [`progress`], [`observe`], [`exec`] | chunk grids, machine resources and pool plans, cancelling, progress, run observers, the executor |
+//! | 2 runtime | [`runtime`]: `grid`, `resources`, `cgroup` (private), `cancel`, `progress`, `observe`, `exec` | chunk grids, machine resources and pool plans, cancelling, progress, run observers, the executor |
 //! | 3 raster | [`raster`] | GDAL sources, windowed reads, GeoTIFF writes |
 //! | 4 array | [`array`](mod@array) | lazy chunked arrays |
 //! | 5 cluster | [`cluster`] | samples, k-means, spectral clustering, metrics |
@@ -28,7 +28,7 @@
 //! than its type (as ndarray's integrations do), so a lower layer never needs to know the
 //! higher one: [`Raster::band`](raster::Raster::band) and `norm_diff` are defined in
 //! `array`, `Raster::to_samples` in `cluster`, `LazyArray::observe(&Profiler)` in
-//! `profile` (the executor sees only the [`observe::RunObserver`] trait), and the notebook
+//! `profile` (the executor sees only the [`runtime::observe::RunObserver`] trait), and the notebook
 //! reprs in `display`.
 //!
 //! ```no_run
@@ -45,31 +45,25 @@
 //! ```
 
 pub mod array;
-pub mod cancel;
 pub mod cluster;
 pub mod core;
 pub mod dashboard;
 pub mod datasets;
 pub mod display;
 pub mod error;
-pub mod exec;
-pub mod grid;
-pub mod observe;
 pub mod profile;
-pub mod progress;
 pub mod raster;
-pub mod resources;
+pub mod runtime;
 
-pub use cancel::CancelToken;
 pub use error::{Error, Result};
 /// The `ndarray` version rasterlab returns arrays of, for notebooks that do not depend on
 /// it themselves.
 pub use ndarray;
+pub use runtime::cancel::CancelToken;
 
 /// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
 pub mod prelude {
     pub use crate::array::{Block, LazyArray, Period, SaveReport, Stat};
-    pub use crate::cancel::CancelToken;
     pub use crate::cluster::{
         Gamma, Init, KMeans, KMeansModel, LabelMap, MiniBatchKMeans, Samples, SpectralClustering,
         SpectralModel,
@@ -79,11 +73,12 @@ pub mod prelude {
     pub use crate::dashboard::{Dashboard, DashboardOptions};
     pub use crate::display::{Colormap, Image, Show, Table};
     pub use crate::error::{Error, Result};
-    pub use crate::grid::ChunkGrid;
     pub use crate::profile::{CacheProfiler, Profiler, ResourceProfiler};
-    pub use crate::progress::ProgressMode;
     pub use crate::raster::write::{Compression, Layout, OverviewResampling};
     pub use crate::raster::{Raster, Stack};
-    pub use crate::resources::{PoolPlan, Resources};
+    pub use crate::runtime::cancel::CancelToken;
+    pub use crate::runtime::grid::ChunkGrid;
+    pub use crate::runtime::progress::ProgressMode;
+    pub use crate::runtime::resources::{PoolPlan, Resources};
     pub use ndarray::{Array2, Array3};
 }

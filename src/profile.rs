@@ -47,12 +47,12 @@ use crate::array::{LazyArray, Save};
 use crate::core::fmt::{base64, emit, escape_html, html_table, human_bytes};
 use crate::core::window::Window;
 use crate::error::{Error, Result};
-use crate::observe::{self, RunObserver};
+use crate::runtime::observe::{self, RunObserver};
 
 mod cache;
 pub use cache::{CacheProfiler, CacheSummary, ChunkRead};
 // `TaskKind` lives in the runtime layer (`observe`), where the executor records tasks.
-pub use crate::observe::TaskKind;
+pub use crate::runtime::observe::TaskKind;
 
 impl TaskKind {
     fn color(self) -> RGBColor {

@@ -346,7 +346,7 @@ fn minibatch_streams_raster_chunks() {
     // partial_fit over the raster's 256 x 256 chunks, read one by one in row-major order:
     // spatially ordered, very unlike random batches, so compare with scikit-learn's
     // partial_fit on the very same sequence of chunks
-    let grid = rasterlab::grid::ChunkGrid::new(2041, 1860, 256, 256).unwrap();
+    let grid = rasterlab::runtime::grid::ChunkGrid::new(2041, 1860, 256, 256).unwrap();
     let mut mb = MiniBatchKMeans::new(8).seed(0);
     let mut all: Vec<f32> = Vec::new();
     let mut offsets = vec![0i32];
@@ -477,7 +477,7 @@ fn unstack_round_trip_keeps_nodata_and_georeference() {
     assert!(idx.windows(2).all(|w| w[0] < w[1]));
     let raw = landsat()
         .read_raw::<u16>(
-            rasterlab::grid::Window::new(0, 0, 2041, 1860),
+            rasterlab::runtime::grid::Window::new(0, 0, 2041, 1860),
             &["blue", "green", "red"],
         )
         .unwrap();

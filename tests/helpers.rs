@@ -3,9 +3,9 @@
 mod common;
 
 use common::*;
-use rasterlab::exec::{batched_for_each, batched_map};
-use rasterlab::grid::{iter_chunks, iter_noncore_chunks};
 use rasterlab::prelude::*;
+use rasterlab::runtime::exec::{batched_for_each, batched_map};
+use rasterlab::runtime::grid::{iter_chunks, iter_noncore_chunks};
 
 fn rgbn() -> Raster {
     Raster::open(data(RGBN))

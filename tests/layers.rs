@@ -19,13 +19,9 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("core", 0),
     ("error", 1),
-    // runtime: chunk planning, pools and memory, cancelling, progress, observers, executor
-    ("grid", 2),
-    ("resources", 2),
-    ("cancel", 2),
-    ("progress", 2),
-    ("observe", 2),
-    ("exec", 2),
+    // runtime: chunk grids, resources and pools, cgroup parsing, cancelling, progress,
+    // observers, the executor
+    ("runtime", 2),
     ("raster", 3),
     ("array", 4),
     ("cluster", 5),
@@ -44,7 +40,7 @@ const ALLOWED: &[(&str, &str, &str)] = &[];
 const ROOT_ITEMS: &[(&str, &str)] = &[
     ("Error", "error"),
     ("Result", "error"),
-    ("CancelToken", "cancel"),
+    ("CancelToken", "runtime"),
 ];
 
 /// Crate-root names that are other crates (`crate::ndarray`).
@@ -537,9 +533,13 @@ fn the_check_finds_back_edges_and_cycles() {
         file(
             "src/error.rs",
             &["error"],
-            "pub struct E(crate::grid::Window);\n",
+            "pub struct E(crate::runtime::grid::Window);\n",
         ),
-        file("src/grid.rs", &["grid"], "use crate::error::E;\n"),
+        file(
+            "src/runtime/grid.rs",
+            &["runtime", "grid"],
+            "use crate::error::E;\n",
+        ),
         file("src/core/mod.rs", &["core"], "pub mod fmt;\n"),
         file("src/core/fmt.rs", &["core", "fmt"], "/* crate::raster */\n"),
         file("src/array/mod.rs", &["array"], "mod ops;\n"),
@@ -558,11 +558,11 @@ fn the_check_finds_back_edges_and_cycles() {
         "{text}"
     );
     assert!(
-        text.contains("back edge: error (layer 1) imports grid (layer 2) at src/error.rs:1"),
+        text.contains("back edge: error (layer 1) imports runtime (layer 2) at src/error.rs:1"),
         "{text}"
     );
     assert!(
-        text.contains("cycle between modules {error, grid}"),
+        text.contains("cycle between modules {error, runtime}"),
         "{text}"
     );
     assert!(

@@ -7,7 +7,7 @@ use ndarray::Array3;
 
 use super::LazyArray;
 use crate::error::{Error, Result};
-use crate::grid::Window;
+use crate::runtime::grid::Window;
 
 /// One computed block handed to a user function.
 #[derive(Debug, Clone)]

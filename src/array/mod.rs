@@ -23,12 +23,12 @@ pub use save::{OutputType, Save, SaveReport};
 pub use time::{Period, Stat};
 
 use crate::error::{Error, Result};
-use crate::exec::{RunStats, run_chunks};
-use crate::grid::{ChunkGrid, Window};
-use crate::observe::{RunObserver, TaskKind};
-use crate::progress::{Progress, ProgressMode};
 use crate::raster::{Raster, Reader};
-use crate::resources::PoolPlan;
+use crate::runtime::exec::{RunStats, run_chunks};
+use crate::runtime::grid::{ChunkGrid, Window};
+use crate::runtime::observe::{RunObserver, TaskKind};
+use crate::runtime::progress::{Progress, ProgressMode};
+use crate::runtime::resources::PoolPlan;
 use expr::{Binary, Expr, Unary};
 use time::{Axis, TimeOp};
 

@@ -14,8 +14,8 @@ use super::time::TimeOp;
 use super::{LazyArray, OutputType};
 use crate::core::float::same_opt_f64;
 use crate::error::{Error, Result};
-use crate::progress::ProgressMode;
 use crate::raster::Raster;
+use crate::runtime::progress::ProgressMode;
 
 /// The plan format this rasterlab writes and reads.
 pub const PLAN_VERSION: u32 = 1;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::LazyArray;
-use crate::cancel::CancelToken;
 pub use crate::core::dtype::OutputType;
 use crate::error::{Error, Result};
-use crate::grid::ChunkGrid;
-use crate::observe::RunObserver;
-use crate::progress::ProgressMode;
 use crate::raster::write::{Compression, Layout, OverviewResampling, TiffSpec, TiffWriter};
+use crate::runtime::cancel::CancelToken;
+use crate::runtime::grid::ChunkGrid;
+use crate::runtime::observe::RunObserver;
+use crate::runtime::progress::ProgressMode;
 
 // Parsing lives here rather than in `core::dtype`, which may not use the crate's error.
 impl std::str::FromStr for OutputType {
@@ -120,13 +120,13 @@ impl Save {
         self
     }
 
-    /// Worker threads (default: the [`crate::resources::PoolPlan`]'s).
+    /// Worker threads (default: the [`crate::runtime::resources::PoolPlan`]'s).
     pub fn threads(mut self, n: usize) -> Save {
         self.array = self.array.threads(n);
         self
     }
 
-    /// Memory budget in bytes (default: the [`crate::resources::PoolPlan`]'s).
+    /// Memory budget in bytes (default: the [`crate::runtime::resources::PoolPlan`]'s).
     pub fn memory(mut self, bytes: u64) -> Save {
         self.array = self.array.memory(bytes);
         self

@@ -42,8 +42,8 @@ use super::stats::column_stats;
 use super::{AsFeatures, CHUNK, Data, FeatureView, Real, Rng, check_finite, check_k, fmt_num};
 use crate::core::fmt::{emit, html_table};
 use crate::error::{Error, Result};
-use crate::progress::{Progress, ProgressMode};
 use crate::raster::Raster;
+use crate::runtime::progress::{Progress, ProgressMode};
 
 /// How the initial centroids are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

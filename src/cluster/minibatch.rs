@@ -13,8 +13,8 @@ use super::kmeans::{Algorithm, KMeansModel, Packed, data_of, kmeans_plusplus, ll
 use super::samples::{read_valid, strips};
 use super::{AsFeatures, CHUNK, Data, FeatureView, Real, Rng, check_finite, check_k, fmt_num};
 use crate::error::{Error, Result};
-use crate::progress::{Progress, ProgressMode};
 use crate::raster::Raster;
+use crate::runtime::progress::{Progress, ProgressMode};
 
 /// Early stopping is not checked before this many steps. scikit-learn checks from the
 /// second step on, with a smoothing factor of `2 batch / n` that is tiny for millions of
@@ -522,7 +522,7 @@ impl MiniBatchKMeans {
         &self,
         raster: &Raster,
         bands: &[&str],
-        plan: &crate::resources::PoolPlan,
+        plan: &crate::runtime::resources::PoolPlan,
     ) -> Result<KMeansModel> {
         self.validate()?;
         // a raster's labels are meant for a label map (predict_raster, write_labels)
@@ -544,7 +544,7 @@ impl MiniBatchKMeans {
         &self,
         raster: &Raster,
         bands: &[&str],
-        plan: &crate::resources::PoolPlan,
+        plan: &crate::runtime::resources::PoolPlan,
         pool: &rayon::ThreadPool,
         start: Instant,
     ) -> Result<KMeansModel> {

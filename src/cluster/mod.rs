@@ -42,7 +42,7 @@ use ndarray::{Array2, ArrayView2};
 
 pub(crate) use crate::core::rng::Rng;
 use crate::error::{Error, Result};
-use crate::resources::PoolPlan;
+use crate::runtime::resources::PoolPlan;
 
 pub use kmeans::{Algorithm, Init, KMeans, KMeansModel};
 pub use metrics::{adjusted_rand_index, inertia, silhouette_score};

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use super::kmeans::{KMeansModel, Packed};
 use super::samples::{read_valid, strips};
-use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
-use crate::progress::{Progress, ProgressMode};
 use crate::raster::Raster;
 use crate::raster::write::{Compression, Layout, OverviewResampling, TiffSpec, TiffWriter};
-use crate::resources::PoolPlan;
+use crate::runtime::cancel::CancelToken;
+use crate::runtime::progress::{Progress, ProgressMode};
+use crate::runtime::resources::PoolPlan;
 
 /// The largest label an Int16 label map holds (labels are `0..k`, nodata is -1).
 pub const MAX_LABEL_MAP_K: usize = i16::MAX as usize + 1;
@@ -166,7 +166,7 @@ impl WriteLabels<'_> {
             if rows > 0 {
                 windows = (0..h)
                     .step_by(rows)
-                    .map(|y| crate::grid::Window::new(0, y, w, rows.min(h - y)))
+                    .map(|y| crate::runtime::grid::Window::new(0, y, w, rows.min(h - y)))
                     .collect();
             }
         }
@@ -205,7 +205,7 @@ impl WriteLabels<'_> {
         let mut writer = TiffWriter::create_with_layout(&self.path, &spec, self.layout)?;
         let label = format!("labels {}", self.path.display());
         let mut progress = Progress::new(self.progress, &label, "strips", windows.len() as u64);
-        crate::exec::run_chunks(
+        crate::runtime::exec::run_chunks(
             &plan,
             windows.as_slice(),
             usize::try_from(permits).unwrap_or(usize::MAX),

@@ -10,10 +10,10 @@ use rayon::prelude::*;
 use super::{AsFeatures, FeatureView, fmt_num};
 use crate::core::fmt::{emit, html_table};
 use crate::error::{Error, Result};
-use crate::grid::Window;
 use crate::raster::Raster;
 use crate::raster::write::{Compression, Layout, TiffSpec, TiffWriter};
-use crate::resources::PoolPlan;
+use crate::runtime::grid::Window;
+use crate::runtime::resources::PoolPlan;
 
 /// The raster grid samples were taken from: size and georeference.
 #[derive(Debug, Clone, PartialEq)]

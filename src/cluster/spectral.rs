@@ -33,7 +33,7 @@ use super::kmeans::KMeans;
 use super::{AsFeatures, Rng, check_finite, check_k, fmt_num};
 use crate::core::fmt::{emit, html_table};
 use crate::error::{Error, Result};
-use crate::progress::{Progress, ProgressMode};
+use crate::runtime::progress::{Progress, ProgressMode};
 
 /// The RBF kernel coefficient.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

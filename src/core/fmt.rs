@@ -1,5 +1,5 @@
 //! Text and HTML formatting shared by every layer: byte counts, HTML escaping and tables,
-//! base64, and the evcxr MIME bundle that renders a value in a notebook.
+//! and (crate-private) base64 and the evcxr MIME bundle that renders a value in a notebook.
 
 /// Escapes text for inclusion in HTML.
 pub fn escape_html(s: &str) -> String {
@@ -40,7 +40,7 @@ pub fn html_table(caption: &str, rows: &[(&str, String)]) -> String {
 }
 
 /// Prints one evcxr MIME bundle on stdout.
-pub fn emit(mime: &str, content: &str) {
+pub(crate) fn emit(mime: &str, content: &str) {
     println!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
 }
 
@@ -65,12 +65,7 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 /// Standard base64 (RFC 4648, with padding), for `data:` URIs and `image/png` bundles.
-///
-/// ```
-/// assert_eq!(rasterlab::core::fmt::base64(b"rasterlab"), "cmFzdGVybGFi");
-/// assert_eq!(rasterlab::core::fmt::base64(b"ab"), "YWI=");
-/// ```
-pub fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -89,4 +84,13 @@ pub fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc_4648() {
+        assert_eq!(super::base64(b"rasterlab"), "cmFzdGVybGFi");
+        assert_eq!(super::base64(b"ab"), "YWI=");
+    }
 }

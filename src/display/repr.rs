@@ -7,9 +7,9 @@ use super::image::{Colormap, Image, MAX_SIDE, show_array_with, show_rgb};
 use super::{emit, escape_html, human_bytes};
 use crate::array::{LazyArray, SaveReport};
 use crate::error::Result;
-use crate::grid::ChunkGrid;
 use crate::raster::Raster;
-use crate::resources::PoolPlan;
+use crate::runtime::grid::ChunkGrid;
+use crate::runtime::resources::PoolPlan;
 
 const STYLE: &str = "font-family:monospace;font-size:12px;border-collapse:collapse";
 

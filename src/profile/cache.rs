@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::core::fmt::{emit, html_table, human_bytes};
-use crate::grid::Window;
+use crate::runtime::grid::Window;
 
 /// One chunk's read.
 #[derive(Debug, Clone, Copy, PartialEq)]

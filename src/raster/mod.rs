@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::core::dtype::{DataType, Element};
 use crate::core::float::{same_f64, same_opt_f64};
 use crate::error::{Error, Result};
-use crate::grid::{ChunkGrid, Window};
-use crate::resources::PoolPlan;
+use crate::runtime::grid::{ChunkGrid, Window};
+use crate::runtime::resources::PoolPlan;
 
 /// How [`Raster::open_stack`] combines several files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

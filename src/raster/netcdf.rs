@@ -16,7 +16,7 @@ use gdal::{Dataset, DatasetOptions, GdalOpenFlags, Metadata};
 
 use super::gdal_types;
 use crate::core::dtype::Element;
-use crate::grid::Window;
+use crate::runtime::grid::Window;
 
 /// One worker's handle on a 3-D NetCDF variable, band `k` of the classic view being time
 /// step `k - 1`.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::time::Calendar;
 use super::{BandInfo, Raster};
 use crate::core::float::same_f64;
-use crate::grid::{ChunkGrid, Window};
+use crate::runtime::grid::{ChunkGrid, Window};
 
 /// What a [`Raster`] serializes to. Field names are the plan format's (version 1): change
 /// them only with the format version.

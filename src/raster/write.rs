@@ -12,7 +12,7 @@ use gdal::{Dataset, DriverManager, Metadata};
 
 use crate::core::dtype::OutputType;
 use crate::error::{Error, Result};
-use crate::grid::Window;
+use crate::runtime::grid::Window;
 
 mod cog;
 pub use cog::{Layout, OverviewResampling};

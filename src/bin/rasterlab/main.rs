@@ -12,7 +12,7 @@ use rasterlab::CancelToken;
 mod signals;
 use rasterlab::prelude::*;
 use rasterlab::raster::time::parse_date;
-use rasterlab::resources::parse_bytes;
+use rasterlab::runtime::resources::parse_bytes;
 
 #[derive(Parser)]
 #[command(
@@ -117,7 +117,7 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     let compression: Compression = out.compress.parse()?;
     let layout = layout_arg(out, OverviewResampling::LABELS)?;
     let memory = memory_arg(out)?;
-    let mut plan = rasterlab::resources::PoolPlan::detect()?;
+    let mut plan = rasterlab::runtime::resources::PoolPlan::detect()?;
     if let Some(t) = out.threads {
         plan = plan.with_threads(t)?;
     }

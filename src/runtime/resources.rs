@@ -7,7 +7,7 @@
 //! pool, the memory budget and the chunk size from what is left.
 //!
 //! ```
-//! use rasterlab::resources::{PoolPlan, Resources};
+//! use rasterlab::runtime::resources::{PoolPlan, Resources};
 //!
 //! # fn main() -> rasterlab::Result<()> {
 //! let res = Resources::detect();
@@ -21,6 +21,7 @@
 use std::fmt;
 use std::num::NonZeroUsize;
 
+use super::cgroup;
 use crate::core::fmt::{emit, html_table, human_bytes};
 use crate::error::{Error, Result};
 
@@ -54,7 +55,7 @@ fn check_thread_cap(what: &'static str, n: usize, usable_cores: usize) -> Result
 /// platform (no `/proc`, no cgroup) are `None`.
 ///
 /// ```
-/// let res = rasterlab::resources::Resources::detect();
+/// let res = rasterlab::runtime::resources::Resources::detect();
 /// assert!(res.usable_cores >= 1);
 /// println!("{res}");
 /// ```
@@ -91,7 +92,7 @@ impl Resources {
     /// `None` (or falls back to `available_parallelism` for core counts).
     ///
     /// ```
-    /// let res = rasterlab::resources::Resources::detect();
+    /// let res = rasterlab::runtime::resources::Resources::detect();
     /// assert!(res.usable_cores <= res.available_parallelism);
     /// ```
     pub fn detect() -> Resources {
@@ -133,7 +134,7 @@ impl Resources {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// let plan = rasterlab::resources::Resources::detect().plan()?;
+    /// let plan = rasterlab::runtime::resources::Resources::detect().plan()?;
     /// assert!(plan.threads() >= 1);
     /// # Ok(())
     /// # }
@@ -145,7 +146,7 @@ impl Resources {
     /// Renders the resources as one HTML table in an evcxr notebook cell.
     ///
     /// ```
-    /// rasterlab::resources::Resources::detect().evcxr_display();
+    /// rasterlab::runtime::resources::Resources::detect().evcxr_display();
     /// ```
     pub fn evcxr_display(&self) {
         emit("text/html", &self.to_html());
@@ -155,7 +156,7 @@ impl Resources {
     /// suggested pool.
     ///
     /// ```
-    /// let html = rasterlab::resources::Resources::detect().to_html();
+    /// let html = rasterlab::runtime::resources::Resources::detect().to_html();
     /// assert!(html.contains("usable cores"));
     /// ```
     pub fn to_html(&self) -> String {
@@ -252,7 +253,7 @@ impl fmt::Display for Resources {
     /// A multi-line, aligned report for the terminal.
     ///
     /// ```
-    /// let text = rasterlab::resources::Resources::detect().to_string();
+    /// let text = rasterlab::runtime::resources::Resources::detect().to_string();
     /// assert!(text.starts_with("Resources"));
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -324,7 +325,7 @@ fn usable_cores(
 /// [`build_pool`](PoolPlan::build_pool) inside the call that does the work.
 ///
 /// ```
-/// use rasterlab::resources::PoolPlan;
+/// use rasterlab::runtime::resources::PoolPlan;
 ///
 /// # fn main() -> rasterlab::Result<()> {
 /// let plan = PoolPlan::detect()?.with_threads(2)?.with_memory_budget(64 << 20)?;
@@ -353,7 +354,7 @@ impl PoolPlan {
     /// live in the same process or machine.
     ///
     /// ```
-    /// assert_eq!(rasterlab::resources::PoolPlan::DEFAULT_MEMORY_FRACTION, 0.5);
+    /// assert_eq!(rasterlab::runtime::resources::PoolPlan::DEFAULT_MEMORY_FRACTION, 0.5);
     /// ```
     pub const DEFAULT_MEMORY_FRACTION: f64 = 0.5;
 
@@ -361,14 +362,14 @@ impl PoolPlan {
     /// ran 8x slower than 256-pixel ones here).
     ///
     /// ```
-    /// assert_eq!(rasterlab::resources::PoolPlan::MIN_CHUNK_BYTES, 1 << 20);
+    /// assert_eq!(rasterlab::runtime::resources::PoolPlan::MIN_CHUNK_BYTES, 1 << 20);
     /// ```
     pub const MIN_CHUNK_BYTES: u64 = MIB;
 
     /// Largest chunk size: bigger chunks add latency and memory spikes, not throughput.
     ///
     /// ```
-    /// assert_eq!(rasterlab::resources::PoolPlan::MAX_CHUNK_BYTES, 256 << 20);
+    /// assert_eq!(rasterlab::runtime::resources::PoolPlan::MAX_CHUNK_BYTES, 256 << 20);
     /// ```
     pub const MAX_CHUNK_BYTES: u64 = 256 * MIB;
 
@@ -381,7 +382,7 @@ impl PoolPlan {
     /// as unset. A value that does not parse is an [`Error::Invalid`] naming the variable.
     ///
     /// ```
-    /// use rasterlab::resources::{PoolPlan, Resources};
+    /// use rasterlab::runtime::resources::{PoolPlan, Resources};
     ///
     /// # fn main() -> rasterlab::Result<()> {
     /// let plan = PoolPlan::from_resources(&Resources::detect())?;
@@ -400,7 +401,7 @@ impl PoolPlan {
     /// process environment (which is global and racy in tests).
     ///
     /// ```
-    /// use rasterlab::resources::{PoolPlan, Resources};
+    /// use rasterlab::runtime::resources::{PoolPlan, Resources};
     ///
     /// # fn main() -> rasterlab::Result<()> {
     /// let res = Resources::detect();
@@ -507,7 +508,7 @@ impl PoolPlan {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// let plan = rasterlab::resources::PoolPlan::detect()?;
+    /// let plan = rasterlab::runtime::resources::PoolPlan::detect()?;
     /// assert!(plan.memory_budget() > 0);
     /// # Ok(())
     /// # }
@@ -523,7 +524,7 @@ impl PoolPlan {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// let plan = rasterlab::resources::PoolPlan::detect()?;
+    /// let plan = rasterlab::runtime::resources::PoolPlan::detect()?;
     /// assert_eq!(plan.clone().with_threads(3)?.threads(), 3);
     /// assert!(plan.clone().with_threads(0).is_err());
     /// assert!(plan.with_threads(40_000).is_err());
@@ -553,7 +554,7 @@ impl PoolPlan {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// let plan = rasterlab::resources::PoolPlan::detect()?.with_memory_budget(1 << 30)?;
+    /// let plan = rasterlab::runtime::resources::PoolPlan::detect()?.with_memory_budget(1 << 30)?;
     /// assert_eq!(plan.memory_budget(), 1 << 30);
     /// # Ok(())
     /// # }
@@ -580,7 +581,7 @@ impl PoolPlan {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// assert!(rasterlab::resources::PoolPlan::detect()?.threads() >= 1);
+    /// assert!(rasterlab::runtime::resources::PoolPlan::detect()?.threads() >= 1);
     /// # Ok(())
     /// # }
     /// ```
@@ -592,7 +593,7 @@ impl PoolPlan {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// assert!(rasterlab::resources::PoolPlan::detect()?.memory_budget() > 0);
+    /// assert!(rasterlab::runtime::resources::PoolPlan::detect()?.memory_budget() > 0);
     /// # Ok(())
     /// # }
     /// ```
@@ -606,7 +607,7 @@ impl PoolPlan {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// let plan = rasterlab::resources::PoolPlan::detect()?.with_threads(4)?;
+    /// let plan = rasterlab::runtime::resources::PoolPlan::detect()?.with_threads(4)?;
     /// assert_eq!(plan.clone().with_memory_budget(80 << 20)?.chunk_bytes(), 10 << 20);
     /// assert_eq!(plan.with_memory_budget(1024)?.chunk_bytes(), 1 << 20);
     /// # Ok(())
@@ -620,7 +621,7 @@ impl PoolPlan {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// let plan = rasterlab::resources::PoolPlan::detect()?;
+    /// let plan = rasterlab::runtime::resources::PoolPlan::detect()?;
     /// assert!(plan.reasons()[0].starts_with("threads = "));
     /// # Ok(())
     /// # }
@@ -637,7 +638,7 @@ impl PoolPlan {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// let plan = rasterlab::resources::PoolPlan::detect()?.with_threads(2)?;
+    /// let plan = rasterlab::runtime::resources::PoolPlan::detect()?.with_threads(2)?;
     /// let pool = plan.build_pool()?;
     /// let name = pool.install(|| std::thread::current().name().map(str::to_owned));
     /// assert!(name.is_some_and(|n| n.starts_with("rasterlab-")));
@@ -661,7 +662,7 @@ impl PoolPlan {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// rasterlab::resources::PoolPlan::detect()?.evcxr_display();
+    /// rasterlab::runtime::resources::PoolPlan::detect()?.evcxr_display();
     /// # Ok(())
     /// # }
     /// ```
@@ -673,7 +674,7 @@ impl PoolPlan {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// let html = rasterlab::resources::PoolPlan::detect()?.to_html();
+    /// let html = rasterlab::runtime::resources::PoolPlan::detect()?.to_html();
     /// assert!(html.contains("chunk bytes"));
     /// # Ok(())
     /// # }
@@ -741,7 +742,7 @@ impl fmt::Display for PoolPlan {
     ///
     /// ```
     /// # fn main() -> rasterlab::Result<()> {
-    /// let text = rasterlab::resources::PoolPlan::detect()?.to_string();
+    /// let text = rasterlab::runtime::resources::PoolPlan::detect()?.to_string();
     /// assert!(text.starts_with("Pool plan"));
     /// # Ok(())
     /// # }
@@ -759,7 +760,7 @@ impl fmt::Display for PoolPlan {
 /// fractional results are rounded to the nearest byte.
 ///
 /// ```
-/// use rasterlab::resources::parse_bytes;
+/// use rasterlab::runtime::resources::parse_bytes;
 ///
 /// # fn main() -> rasterlab::Result<()> {
 /// assert_eq!(parse_bytes("512MiB")?, 512 << 20);
@@ -810,441 +811,6 @@ fn byte_unit(unit: &str) -> Option<u64> {
         "tib" => 1 << 40,
         _ => return None,
     })
-}
-
-/// Linux CPU affinity and cgroup (v1 and v2) limits, as small parsers over file text.
-///
-/// The parsers take the text of one file so they can be tested with fixtures;
-/// [`detect`](cgroup::detect) and [`limits_from`](cgroup::limits_from) glue them to the
-/// files of the running process.
-pub mod cgroup {
-    use std::path::{Path, PathBuf};
-
-    /// Limits found along a process's cgroup path, the tightest of all levels.
-    ///
-    /// ```
-    /// let limits = rasterlab::resources::cgroup::detect();
-    /// assert!(limits.cpu_quota.is_none_or(|q| q > 0.0));
-    /// ```
-    #[derive(Debug, Clone, Copy, Default, PartialEq)]
-    pub struct CgroupLimits {
-        /// CPU quota in cores; `None` when unlimited.
-        pub cpu_quota: Option<f64>,
-        /// Memory limit in bytes; `None` when unlimited.
-        pub memory_limit: Option<u64>,
-        /// Smallest `limit - working set` over the levels with a limit (the limit itself
-        /// when the usage cannot be read); `None` when unlimited.
-        pub memory_headroom: Option<u64>,
-    }
-
-    /// Reads `/proc/self/cgroup` and `/proc/self/mountinfo` and the limit files they point
-    /// to; all `None` where those files do not exist (not Linux, no cgroup).
-    ///
-    /// ```
-    /// let limits = rasterlab::resources::cgroup::detect();
-    /// println!("{limits:?}");
-    /// ```
-    pub fn detect() -> CgroupLimits {
-        let Ok(proc_cgroup) = std::fs::read_to_string("/proc/self/cgroup") else {
-            return CgroupLimits::default();
-        };
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        limits_from(&proc_cgroup, &mountinfo)
-    }
-
-    /// The limits for a process whose `/proc/<pid>/cgroup` and `/proc/<pid>/mountinfo`
-    /// have the given text, reading the limit files under the mount points named there.
-    ///
-    /// Each cgroup path is resolved against its mount (the mount's root is stripped, as
-    /// in a container without a cgroup namespace; a path that does not exist falls back
-    /// to the mount point) and walked up to the mount point, keeping the tightest limit.
-    /// Without cgroup mounts in `mountinfo`, the usual `/sys/fs/cgroup` layout is assumed.
-    ///
-    /// ```
-    /// use rasterlab::resources::cgroup::limits_from;
-    ///
-    /// // No cgroup mounts and a v2 path that has no limit files: unlimited.
-    /// let limits = limits_from("0::/no/such/group\n", "");
-    /// assert_eq!(limits.memory_limit, None);
-    /// ```
-    pub fn limits_from(proc_cgroup: &str, mountinfo: &str) -> CgroupLimits {
-        let mut mounts = parse_mountinfo(mountinfo);
-        if mounts.is_empty() {
-            mounts = default_mounts();
-        }
-        let mut limits = CgroupLimits::default();
-        for line in proc_cgroup.lines() {
-            let mut fields = line.splitn(3, ':');
-            let (Some(id), Some(controllers), Some(path)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            if id == "0" && controllers.is_empty() {
-                if let Some(mount) = mounts.iter().find(|m| m.v2) {
-                    for dir in levels(mount, path) {
-                        read_v2_level(&dir, &mut limits);
-                    }
-                }
-                continue;
-            }
-            for controller in controllers.split(',') {
-                if controller != "cpu" && controller != "memory" {
-                    continue;
-                }
-                let Some(mount) = mounts
-                    .iter()
-                    .find(|m| !m.v2 && m.controllers.iter().any(|c| c == controller))
-                else {
-                    continue;
-                };
-                for dir in levels(mount, path) {
-                    if controller == "cpu" {
-                        read_v1_cpu_level(&dir, &mut limits);
-                    } else {
-                        read_v1_memory_level(&dir, &mut limits);
-                    }
-                }
-            }
-        }
-        limits
-    }
-
-    /// Counts the CPUs in a kernel CPU list such as `0-3,8,10-11` (7); `None` when empty
-    /// or malformed.
-    ///
-    /// ```
-    /// use rasterlab::resources::cgroup::parse_cpu_list;
-    /// assert_eq!(parse_cpu_list("0-3,8,10-11\n"), Some(7));
-    /// assert_eq!(parse_cpu_list("0"), Some(1));
-    /// assert_eq!(parse_cpu_list("3-1"), None);
-    /// ```
-    pub fn parse_cpu_list(s: &str) -> Option<usize> {
-        let s = s.trim();
-        if s.is_empty() {
-            return None;
-        }
-        let mut count = 0usize;
-        for part in s.split(',') {
-            let part = part.trim();
-            match part.split_once('-') {
-                Some((lo, hi)) => {
-                    let lo: usize = lo.trim().parse().ok()?;
-                    let hi: usize = hi.trim().parse().ok()?;
-                    count = count.checked_add(hi.checked_sub(lo)? + 1)?;
-                }
-                None => {
-                    part.parse::<usize>().ok()?;
-                    count += 1;
-                }
-            }
-        }
-        Some(count)
-    }
-
-    /// The size of the affinity set from the text of `/proc/self/status`
-    /// (`Cpus_allowed_list:` line).
-    ///
-    /// ```
-    /// use rasterlab::resources::cgroup::parse_status_cpus_allowed;
-    /// let status = "Name:\tcat\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n";
-    /// assert_eq!(parse_status_cpus_allowed(status), Some(2));
-    /// ```
-    pub fn parse_status_cpus_allowed(status: &str) -> Option<usize> {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-            .and_then(parse_cpu_list)
-    }
-
-    /// Cores allowed by a cgroup v2 `cpu.max` (`"$QUOTA $PERIOD"`, `max` = unlimited).
-    ///
-    /// ```
-    /// use rasterlab::resources::cgroup::parse_cpu_max_v2;
-    /// assert_eq!(parse_cpu_max_v2("max 100000\n"), None);
-    /// assert_eq!(parse_cpu_max_v2("150000 100000"), Some(1.5));
-    /// ```
-    pub fn parse_cpu_max_v2(s: &str) -> Option<f64> {
-        let mut fields = s.split_whitespace();
-        let quota: u64 = fields.next()?.parse().ok()?; // "max" fails here: unlimited
-        // The kernel always prints the period; 100 ms is its default if it were missing.
-        let period: u64 = fields.next().map_or(Some(100_000), |p| p.parse().ok())?;
-        (quota > 0 && period > 0).then(|| quota as f64 / period as f64)
-    }
-
-    /// Cores allowed by cgroup v1 `cpu.cfs_quota_us` and `cpu.cfs_period_us` (quota `-1`
-    /// = unlimited).
-    ///
-    /// ```
-    /// use rasterlab::resources::cgroup::parse_cfs_v1;
-    /// assert_eq!(parse_cfs_v1("-1\n", "100000\n"), None);
-    /// assert_eq!(parse_cfs_v1("50000", "100000"), Some(0.5));
-    /// ```
-    pub fn parse_cfs_v1(quota: &str, period: &str) -> Option<f64> {
-        let quota: i64 = quota.trim().parse().ok()?;
-        let period: u64 = period.trim().parse().ok()?;
-        (quota > 0 && period > 0).then(|| quota as f64 / period as f64)
-    }
-
-    /// Bytes allowed by cgroup v2 `memory.max` (`max` = unlimited).
-    ///
-    /// ```
-    /// use rasterlab::resources::cgroup::parse_memory_max_v2;
-    /// assert_eq!(parse_memory_max_v2("max\n"), None);
-    /// assert_eq!(parse_memory_max_v2("536870912\n"), Some(512 << 20));
-    /// ```
-    pub fn parse_memory_max_v2(s: &str) -> Option<u64> {
-        s.trim().parse().ok()
-    }
-
-    /// Bytes allowed by cgroup v1 `memory.limit_in_bytes`.
-    ///
-    /// v1 has no "max": unlimited reads back as `i64::MAX` rounded down to a page
-    /// (`9223372036854771712`), so anything from 2^62 up, or negative, is `None`.
-    ///
-    /// ```
-    /// use rasterlab::resources::cgroup::parse_memory_limit_v1;
-    /// assert_eq!(parse_memory_limit_v1("9223372036854771712\n"), None);
-    /// assert_eq!(parse_memory_limit_v1("1073741824"), Some(1 << 30));
-    /// ```
-    pub fn parse_memory_limit_v1(s: &str) -> Option<u64> {
-        let value: i64 = s.trim().parse().ok()?;
-        u64::try_from(value).ok().filter(|&v| v < 1 << 62)
-    }
-
-    /// The value of `key` in a cgroup `memory.stat` (`"key value"` lines).
-    ///
-    /// ```
-    /// use rasterlab::resources::cgroup::parse_memory_stat;
-    /// let stat = "anon 4096\ninactive_file 8192\nactive_file 0\n";
-    /// assert_eq!(parse_memory_stat(stat, "inactive_file"), Some(8192));
-    /// assert_eq!(parse_memory_stat(stat, "file"), None);
-    /// ```
-    pub fn parse_memory_stat(stat: &str, key: &str) -> Option<u64> {
-        stat.lines().find_map(|line| {
-            let (k, v) = line.split_once(' ')?;
-            if k == key {
-                v.trim().parse().ok()
-            } else {
-                None
-            }
-        })
-    }
-
-    /// Whole cores for a quota: rounded up (1.5 cores of time keep 2 threads busy part of
-    /// the time), at least 1.
-    ///
-    /// ```
-    /// use rasterlab::resources::cgroup::cores_for_quota;
-    /// assert_eq!(cores_for_quota(1.5), 2);
-    /// assert_eq!(cores_for_quota(0.5), 1);
-    /// assert_eq!(cores_for_quota(2.0), 2);
-    /// ```
-    pub fn cores_for_quota(quota: f64) -> usize {
-        if quota.is_finite() && quota > 0.0 {
-            (quota.ceil() as usize).max(1)
-        } else {
-            1
-        }
-    }
-
-    /// One cgroup filesystem mounted somewhere.
-    #[derive(Debug)]
-    struct Mount {
-        /// The cgroup path shown at the mount point (`/` unless mounted from inside).
-        root: String,
-        point: PathBuf,
-        v2: bool,
-        /// v1 super options, which name the controllers (`rw,cpu,cpuacct`).
-        controllers: Vec<String>,
-    }
-
-    fn default_mounts() -> Vec<Mount> {
-        let mount = |point: &str, v2: bool, controllers: &[&str]| Mount {
-            root: "/".to_string(),
-            point: PathBuf::from(point),
-            v2,
-            controllers: controllers.iter().map(|c| c.to_string()).collect(),
-        };
-        vec![
-            mount("/sys/fs/cgroup", true, &[]),
-            mount("/sys/fs/cgroup/cpu,cpuacct", false, &["cpu", "cpuacct"]),
-            mount("/sys/fs/cgroup/memory", false, &["memory"]),
-        ]
-    }
-
-    /// cgroup mounts from `/proc/self/mountinfo`:
-    /// `id parent major:minor root point options [optional...] - fstype source superoptions`.
-    fn parse_mountinfo(text: &str) -> Vec<Mount> {
-        text.lines()
-            .filter_map(|line| {
-                let (left, right) = line.split_once(" - ")?;
-                let left: Vec<&str> = left.split(' ').collect();
-                let mut right = right.split(' ');
-                let fstype = right.next()?;
-                let super_options = right.nth(1).unwrap_or("");
-                let v2 = match fstype {
-                    "cgroup2" => true,
-                    "cgroup" => false,
-                    _ => return None,
-                };
-                Some(Mount {
-                    root: unescape(left.get(3)?),
-                    point: PathBuf::from(unescape(left.get(4)?)),
-                    v2,
-                    controllers: super_options.split(',').map(str::to_string).collect(),
-                })
-            })
-            .collect()
-    }
-
-    /// Undoes mountinfo's octal escapes (`\040` for a space).
-    fn unescape(field: &str) -> String {
-        let bytes = field.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let code = bytes.get(i + 1..i + 4).and_then(|d| {
-                let d = std::str::from_utf8(d).ok()?;
-                u8::from_str_radix(d, 8).ok()
-            });
-            match (bytes[i], code) {
-                (b'\\', Some(c)) => {
-                    out.push(c);
-                    i += 4;
-                }
-                (b, _) => {
-                    out.push(b);
-                    i += 1;
-                }
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-
-    /// Directories from the process's cgroup up to the mount point, innermost first.
-    fn levels(mount: &Mount, path: &str) -> Vec<PathBuf> {
-        let root = mount.root.trim_end_matches('/');
-        let relative = match path.strip_prefix(root) {
-            Some(rest) if root.is_empty() || rest.is_empty() || rest.starts_with('/') => rest,
-            _ => path,
-        };
-        let mut dir = mount.point.join(relative.trim_start_matches('/'));
-        // `..` appears when the cgroup lies outside this namespace's view: use the mount.
-        if relative.split('/').any(|part| part == "..") || !dir.is_dir() {
-            dir = mount.point.clone();
-        }
-        let mut out = Vec::new();
-        let mut current: &Path = &dir;
-        loop {
-            out.push(current.to_path_buf());
-            match current.parent() {
-                Some(parent) if current != mount.point && parent.starts_with(&mount.point) => {
-                    current = parent;
-                }
-                _ => break,
-            }
-        }
-        out
-    }
-
-    fn read(dir: &Path, file: &str) -> Option<String> {
-        std::fs::read_to_string(dir.join(file)).ok()
-    }
-
-    fn tighter<T: PartialOrd>(current: Option<T>, new: Option<T>) -> Option<T> {
-        match (current, new) {
-            (Some(a), Some(b)) => Some(if b < a { b } else { a }),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Records a memory limit and the headroom under it at one level.
-    fn record_memory(
-        limits: &mut CgroupLimits,
-        limit: u64,
-        usage: Option<u64>,
-        inactive_file: Option<u64>,
-    ) {
-        // Inactive page cache is reclaimed before the OOM killer runs, so it counts as free
-        // (the "working set" docker and the kubelet report).
-        let working_set = usage.map(|u| u.saturating_sub(inactive_file.unwrap_or(0)));
-        let headroom = limit.saturating_sub(working_set.unwrap_or(0));
-        limits.memory_limit = tighter(limits.memory_limit, Some(limit));
-        limits.memory_headroom = tighter(limits.memory_headroom, Some(headroom));
-    }
-
-    fn read_v2_level(dir: &Path, limits: &mut CgroupLimits) {
-        let quota = read(dir, "cpu.max").and_then(|s| parse_cpu_max_v2(&s));
-        limits.cpu_quota = tighter(limits.cpu_quota, quota);
-        if let Some(limit) = read(dir, "memory.max").and_then(|s| parse_memory_max_v2(&s)) {
-            let usage = read(dir, "memory.current").and_then(|s| s.trim().parse().ok());
-            let inactive =
-                read(dir, "memory.stat").and_then(|s| parse_memory_stat(&s, "inactive_file"));
-            record_memory(limits, limit, usage, inactive);
-        }
-    }
-
-    fn read_v1_cpu_level(dir: &Path, limits: &mut CgroupLimits) {
-        let quota = match (
-            read(dir, "cpu.cfs_quota_us"),
-            read(dir, "cpu.cfs_period_us"),
-        ) {
-            (Some(q), Some(p)) => parse_cfs_v1(&q, &p),
-            _ => None,
-        };
-        limits.cpu_quota = tighter(limits.cpu_quota, quota);
-    }
-
-    fn read_v1_memory_level(dir: &Path, limits: &mut CgroupLimits) {
-        if let Some(limit) =
-            read(dir, "memory.limit_in_bytes").and_then(|s| parse_memory_limit_v1(&s))
-        {
-            let usage = read(dir, "memory.usage_in_bytes").and_then(|s| s.trim().parse().ok());
-            let inactive = read(dir, "memory.stat").and_then(|s| {
-                parse_memory_stat(&s, "total_inactive_file")
-                    .or_else(|| parse_memory_stat(&s, "inactive_file"))
-            });
-            record_memory(limits, limit, usage, inactive);
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn mountinfo_keeps_cgroup_mounts_and_unescapes() {
-            let text = "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n\
-                        41 31 0:38 /a\\040b /mnt/c\\040g rw shared:1 - cgroup2 cgroup2 rw\n\
-                        22 1 8:1 / / rw - ext4 /dev/sda1 rw\n";
-            let mounts = parse_mountinfo(text);
-            assert_eq!(mounts.len(), 2);
-            assert_eq!((mounts[0].root.as_str(), mounts[0].v2), ("/", false));
-            assert!(mounts[0].controllers.iter().any(|c| c == "cpu"));
-            assert_eq!(mounts[1].root, "/a b");
-            assert_eq!(mounts[1].point, PathBuf::from("/mnt/c g"));
-            assert!(mounts[1].v2);
-        }
-
-        #[test]
-        fn levels_strip_the_mount_root_and_stop_at_the_mount_point() {
-            let dir = std::env::temp_dir().join(format!("rasterlab-levels-{}", std::process::id()));
-            std::fs::create_dir_all(dir.join("a/b")).expect("temp dir");
-            let mount = Mount {
-                root: "/docker/x".to_string(),
-                point: dir.clone(),
-                v2: true,
-                controllers: Vec::new(),
-            };
-            let got = levels(&mount, "/docker/x/a/b");
-            assert_eq!(got, vec![dir.join("a/b"), dir.join("a"), dir.clone()]);
-            // A path that does not exist under the mount falls back to the mount point.
-            assert_eq!(levels(&mount, "/elsewhere"), vec![dir.clone()]);
-            assert_eq!(levels(&mount, "/docker/x/../.."), vec![dir.clone()]);
-            std::fs::remove_dir_all(&dir).expect("cleanup");
-        }
-    }
 }
 
 #[cfg(test)]

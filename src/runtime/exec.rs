@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::grid::Window;
-use crate::observe::{RunObserver, TaskKind};
-use crate::progress::{Progress, ProgressMode};
-use crate::resources::PoolPlan;
+use crate::runtime::grid::Window;
+use crate::runtime::observe::{RunObserver, TaskKind};
+use crate::runtime::progress::{Progress, ProgressMode};
+use crate::runtime::resources::PoolPlan;
 
 /// How a chunked run went.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RunStats {
+pub(crate) struct RunStats {
     /// Chunks processed.
     pub chunks: usize,
     /// Worker threads used.
@@ -50,12 +50,12 @@ impl Windows for [Window] {
     }
 }
 
-impl Windows for crate::grid::ChunkGrid {
+impl Windows for crate::runtime::grid::ChunkGrid {
     fn count(&self) -> usize {
         self.len()
     }
     fn window(&self, index: usize) -> Option<Window> {
-        crate::grid::ChunkGrid::window(self, index)
+        crate::runtime::grid::ChunkGrid::window(self, index)
     }
 }
 
@@ -213,7 +213,7 @@ where
 /// ```
 /// use rasterlab::prelude::*;
 /// let plan = PoolPlan::detect()?.with_threads(2)?;
-/// let squares = rasterlab::exec::batched_map(0..10_000u64, 256, &plan, ProgressMode::Silent, |i| i * i)?;
+/// let squares = rasterlab::runtime::exec::batched_map(0..10_000u64, 256, &plan, ProgressMode::Silent, |i| i * i)?;
 /// assert_eq!(squares[9_999], 9_999 * 9_999);
 /// # Ok::<(), rasterlab::Error>(())
 /// ```

@@ -46,7 +46,7 @@ impl ProgressMode {
 /// Progress of one job of `total` steps.
 ///
 /// ```
-/// use rasterlab::progress::{Progress, ProgressMode};
+/// use rasterlab::runtime::progress::{Progress, ProgressMode};
 /// let mut p = Progress::new(ProgressMode::Silent, "demo", "chunks", 10);
 /// p.inc(10);
 /// p.finish();
@@ -130,7 +130,7 @@ impl Progress {
     /// [`ProgressMode::Lines`].
     ///
     /// ```
-    /// use rasterlab::progress::{Progress, ProgressMode};
+    /// use rasterlab::runtime::progress::{Progress, ProgressMode};
     /// let mut p = Progress::new(ProgressMode::Silent, "k-means", "iterations", 300);
     /// p.message("inertia 12.5");
     /// p.inc(1);

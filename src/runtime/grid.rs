@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// Chunks are numbered row-major, left to right then top to bottom.
 ///
 /// ```
-/// use rasterlab::grid::{ChunkGrid, Window};
+/// use rasterlab::runtime::grid::{ChunkGrid, Window};
 /// let grid = ChunkGrid::new(250, 100, 100, 100)?;
 /// assert_eq!(grid.len(), 3);
 /// assert_eq!(grid.window(2), Some(Window::new(200, 0, 50, 100)));
@@ -60,7 +60,7 @@ impl ChunkGrid {
     /// enough that every one of `threads` workers gets at least eight chunks.
     ///
     /// ```
-    /// use rasterlab::grid::ChunkGrid;
+    /// use rasterlab::runtime::grid::ChunkGrid;
     /// let grid = ChunkGrid::aligned(2041, 1860, (256, 256), 4, 8 << 20, 2)?;
     /// assert_eq!(grid.chunk_size().0 % 256, 0);
     /// assert!(grid.len() >= 8);
@@ -169,7 +169,7 @@ impl fmt::Display for ChunkGrid {
 /// (stems' `iter_chunks`).
 ///
 /// ```
-/// use rasterlab::grid::iter_chunks;
+/// use rasterlab::runtime::grid::iter_chunks;
 /// let chunks: Vec<_> = iter_chunks(&[3, 5], &[2, 2])?.collect();
 /// assert_eq!(chunks.len(), 2 * 3);
 /// assert_eq!(chunks[0], vec![0..2, 0..2]);
@@ -213,7 +213,7 @@ pub fn iter_chunks(shape: &[usize], chunks: &[usize]) -> Result<NdChunks> {
 /// `(time, y, x)` cube with `core = [0]`.
 ///
 /// ```
-/// use rasterlab::grid::iter_noncore_chunks;
+/// use rasterlab::runtime::grid::iter_noncore_chunks;
 /// let series: Vec<_> = iter_noncore_chunks(&[10, 2, 3], &[0])?.collect();
 /// assert_eq!(series.len(), 6);
 /// assert_eq!(series[4], vec![0..10, 1..2, 1..2]);

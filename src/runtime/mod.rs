@@ -1,0 +1,22 @@
+//! Layer 2, the runtime: how chunks are planned and run, on which machine resources.
+//!
+//! - [`grid`]: chunk grids over a raster (`ChunkGrid`, `iter_chunks`).
+//! - [`resources`]: what this process may use (cores, memory, cgroup limits) and the
+//!   [`PoolPlan`](resources::PoolPlan) derived from it.
+//! - [`cancel`]: [`CancelToken`](cancel::CancelToken), a cooperative stop.
+//! - [`progress`]: progress bars and lines.
+//! - [`observe`]: the [`RunObserver`](observe::RunObserver) trait that profilers and the
+//!   dashboard implement.
+//! - [`exec`]: the executor (`batched_map`, `batched_for_each`, and the chunked runs of
+//!   lazy arrays).
+//!
+//! The runtime imports only `core` and `error`; its submodules depend one way (`exec` on
+//! the others, `resources` on the crate-private cgroup parsers).
+
+pub mod cancel;
+mod cgroup;
+pub mod exec;
+pub mod grid;
+pub mod observe;
+pub mod progress;
+pub mod resources;
