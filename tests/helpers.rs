@@ -118,6 +118,65 @@ fn a_panicking_block_is_a_typed_error_and_the_next_run_works() {
     assert_eq!(ids, (0..30).collect::<Vec<_>>());
 }
 
+/// Run in a child process (this test binary again), so its stderr can be read: a panic
+/// the executor catches prints nothing (no "panicked at", no backtrace into a notebook)
+/// and the error says where it happened; a panic elsewhere still reaches the default hook.
+#[test]
+fn a_caught_panic_is_quiet_and_names_where_it_happened() {
+    const CHILD: &str = "RASTERLAB_TEST_QUIET_PANIC_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let array = rgbn()
+            .band("nir")
+            .and_then(|a| a.chunks(100))
+            .expect("band")
+            .progress(ProgressMode::Silent);
+        let err = array
+            .map_blocks(|b| {
+                if b.id == 2 {
+                    panic!("quiet block on purpose");
+                }
+                b.id
+            })
+            .unwrap_err();
+        println!("ERROR: {err}");
+        // Control: an uncaught panic on another thread goes to the default hook.
+        let _ = std::thread::spawn(|| panic!("loud thread on purpose")).join();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("test exe"))
+        .args([
+            "--exact",
+            "a_caught_panic_is_quiet_and_names_where_it_happened",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find_map(|l| l.find("ERROR: ").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("no error line in:\n{stdout}"));
+    assert!(line.contains("panic in chunk 2 "), "{line}");
+    assert!(
+        line.contains("quiet block on purpose (at tests/helpers.rs:"),
+        "{line}"
+    );
+    assert!(
+        !stderr.contains("quiet block on purpose"),
+        "caught panic printed:\n{stderr}"
+    );
+    assert!(!stdout.contains("panicked at 'quiet") && !stdout.contains("stack backtrace"));
+    assert!(
+        stderr.contains("loud thread on purpose"),
+        "an uncaught panic must still be printed:\n{stderr}"
+    );
+}
+
 #[test]
 fn a_panic_during_save_leaves_no_file() {
     let dir = tempfile::tempdir().expect("tempdir");

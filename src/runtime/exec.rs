@@ -7,8 +7,6 @@
 //! `permits` chunks are in flight (read, computed or waiting) at any time. The first
 //! error or panic stops the run.
 
-use std::any::Any;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -57,15 +55,6 @@ impl Windows for crate::runtime::grid::ChunkGrid {
     fn window(&self, index: usize) -> Option<Window> {
         crate::runtime::grid::ChunkGrid::window(self, index)
     }
-}
-
-/// Text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic payload".into())
 }
 
 /// Names the chunk in an error unless it already does, or the error is about the whole
@@ -143,24 +132,24 @@ where
                         }
                     };
                     let t0 = Instant::now();
-                    let result = catch_unwind(AssertUnwindSafe(|| {
+                    let result = super::panic::catch(|| {
                         let s = match &mut state {
                             Some(s) => s,
                             None => state.insert(init()?),
                         };
                         work(s, i, w)
-                    }));
+                    });
                     if let Some(p) = observer {
                         p.task(TaskKind::Compute, i, t0, Instant::now());
                     }
                     let result = match result {
                         Ok(r) => r.map_err(|e| in_chunk(i, w, e)),
-                        Err(payload) => {
+                        Err(caught) => {
                             // The state may be half-updated by the panic: rebuild it.
                             state = None;
                             Err(Error::Panic {
                                 task: format!("chunk {i} ({w})"),
-                                message: panic_message(payload.as_ref()),
+                                message: caught.describe(),
                             })
                         }
                     };
@@ -269,9 +258,9 @@ where
                 .into_par_iter()
                 .enumerate()
                 .map(|(k, item)| {
-                    catch_unwind(AssertUnwindSafe(|| f(item))).map_err(|p| Error::Panic {
+                    super::panic::catch(|| f(item)).map_err(|caught| Error::Panic {
                         task: format!("item {}", done + k),
-                        message: panic_message(p.as_ref()),
+                        message: caught.describe(),
                     })
                 })
                 .collect()

@@ -8,7 +8,7 @@
 //! - [`observe`]: the [`RunObserver`](observe::RunObserver) trait that profilers and the
 //!   dashboard implement.
 //! - [`exec`]: the executor (`batched_map`, `batched_for_each`, and the chunked runs of
-//!   lazy arrays).
+//!   lazy arrays); user panics are caught quietly by the crate-private `panic` module.
 //!
 //! The runtime imports only `core` and `error`; its submodules depend one way (`exec` on
 //! the others, `resources` on the crate-private cgroup parsers).
@@ -18,5 +18,6 @@ mod cgroup;
 pub mod exec;
 pub mod grid;
 pub mod observe;
+mod panic;
 pub mod progress;
 pub mod resources;
