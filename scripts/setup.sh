@@ -29,7 +29,9 @@ PYTHON="${PYTHON:-python3}"
 REQS="$ROOT/scripts/requirements-notebook.txt"
 EVCXR_VERSION="${RASTERLAB_EVCXR_VERSION:-0.22.0}"
 EVCXR_WAIT="${RASTERLAB_EVCXR_WAIT:-1500}"
-APT_PACKAGES=(libgdal-dev gdal-bin pkg-config libfontconfig1-dev make netcdf-bin)
+# slurmctld slurmd slurm-client munge: the single-node Slurm tests/slurm.rs starts
+APT_PACKAGES=(libgdal-dev gdal-bin pkg-config libfontconfig1-dev make netcdf-bin
+    slurmctld slurmd slurm-client munge)
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }

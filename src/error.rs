@@ -242,6 +242,16 @@ pub enum Error {
         /// What is wrong, in serde's words.
         reason: String,
     },
+
+    /// A batch scheduler's tool (`sbatch`, `scontrol`, `sacct`, ...) failed or answered
+    /// something unexpected.
+    #[error("{command} failed: {reason}")]
+    Scheduler {
+        /// The tool.
+        command: String,
+        /// Its message, or what was wrong with its answer.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -22,7 +22,7 @@
 //! | 3 raster | [`raster`] | GDAL sources, windowed reads, GeoTIFF writes |
 //! | 4 array | [`array`](mod@array) | lazy chunked arrays |
 //! | 5 cluster | [`cluster`] | samples, k-means, spectral clustering, metrics |
-//! | 6 front-ends | [`display`], [`profile`], [`dashboard`], [`datasets`] | notebook rendering, profilers, the live dashboard, generated data |
+//! | 6 front-ends | [`display`], [`profile`], [`dashboard`], [`datasets`], [`slurm`] | notebook rendering, profilers, the live dashboard, generated data, SLURM batch jobs |
 //!
 //! The CLI (`src/bin`) sits on top. An inherent `impl` block may live in a higher module
 //! than its type (as ndarray's integrations do), so a lower layer never needs to know the
@@ -54,6 +54,7 @@ pub mod error;
 pub mod profile;
 pub mod raster;
 pub mod runtime;
+pub mod slurm;
 
 pub use error::{Error, Result};
 /// The `ndarray` version rasterlab returns arrays of, for notebooks that do not depend on

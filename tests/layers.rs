@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("display", 6),
     ("profile", 6),
     ("dashboard", 6),
+    ("slurm", 6),
 ];
 
 /// Back edges tolerated for now, as `(from, to, why)`; `from` and `to` are top-level
