@@ -82,6 +82,7 @@ pub mod prelude {
     pub use crate::grid::ChunkGrid;
     pub use crate::profile::{CacheProfiler, Profiler, ResourceProfiler};
     pub use crate::progress::ProgressMode;
+    pub use crate::raster::align::{Align, Resampling};
     pub use crate::raster::write::{Compression, Layout, OverviewResampling};
     pub use crate::raster::{Raster, Stack};
     pub use crate::resources::{PoolPlan, Resources};
