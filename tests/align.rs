@@ -668,3 +668,22 @@ fn cli_flags_align_stacks_end_to_end() {
         assert!(!dir.path().join("bad.tif").exists());
     }
 }
+
+#[test]
+fn arrays_warped_differently_are_not_combined_as_if_equal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (coarse, _) = copies(dir.path());
+    let files = [data(B3), coarse];
+    let open = |m| Raster::open_stack_aligned(&files, Stack::Band, &Align::first().resampling(m));
+    let (bilinear, nearest) = (
+        open(Resampling::Bilinear).unwrap(),
+        open(Resampling::Nearest).unwrap(),
+    );
+    let sum = bilinear.band("band1_2").unwrap() + nearest.band("band1_2").unwrap();
+    let err = sum.progress(ProgressMode::Silent).compute().unwrap_err();
+    assert!(err.to_string().contains("cannot be combined"), "{err}");
+    // The same alignment combines.
+    let again = open(Resampling::Bilinear).unwrap();
+    let sum = bilinear.band("band1").unwrap() + again.band("band1_2").unwrap();
+    assert!(sum.progress(ProgressMode::Silent).compute().is_ok());
+}

@@ -1027,9 +1027,11 @@ impl Raster {
     }
 
     /// True when both read the same bands of the same files over the same pixels and
-    /// dates, so their values can be combined element-wise.
+    /// dates (warped the same way when aligned), so their values can be combined
+    /// element-wise.
     pub fn same_source(&self, other: &Raster) -> bool {
         self.view == other.view
+            && self.alignment == other.alignment
             && self.selected == other.selected
             && self.per_step == other.per_step
             && self.bands.len() == other.bands.len()
