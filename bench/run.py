@@ -157,9 +157,9 @@ def rows(t):
          Side("xarray+dask (1,550,501)", peer("resample", "--input", CUBE, "--engine", "dask", "--threads", T))],
         goal=3.0, check="sum", quick=True))
     r.append(Row(
-        "W8-align", "W8 ndi, red at 60 m aligned to 30 m (bilinear), chunks 256",
-        Side("rasterlab", rl("align-ndi", "--input", f"{GREEN},{RED60}", "--chunks", 256, "--threads", T)),
-        [Side("rioxarray reproject_match+dask", peer("align-ndi", "--input", f"{GREEN},{RED60}", "--chunks", 256, "--threads", T))],
+        "W8-align", "W8 ndi, red at 60 m aligned to 30 m (bilinear), chunks 512",
+        Side("rasterlab", rl("align-ndi", "--input", f"{GREEN},{RED60}", "--chunks", 512, "--threads", T)),
+        [Side("rioxarray reproject_match+dask", peer("align-ndi", "--input", f"{GREEN},{RED60}", "--chunks", 512, "--threads", T))],
         goal=2.0, check="sum", quick=True))
     r.append(Row(
         "W7-noop", "W7 no-op over 10,000 chunks (20x18)",

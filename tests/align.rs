@@ -479,6 +479,12 @@ fn the_repr_shows_the_reference_grid_and_the_warped_members() {
         "{html}"
     );
     assert_eq!(html.matches("(warped)").count(), 1, "only the 60 m copy");
+    // Automatic chunks are whole warp blocks (GDAL's 512 x 128) as well as whole blocks
+    // of the files read as they are (256 x 256), so no block is warped twice.
+    let plan = PoolPlan::detect().unwrap();
+    let (cw, ch) = r.chunk_grid(&plan, 4).unwrap().chunk_size();
+    assert!(cw % 512 == 0 || cw == 2041, "{cw} x {ch}");
+    assert!(ch % 256 == 0 || ch == 1860, "{cw} x {ch}");
 }
 
 #[test]

@@ -688,7 +688,7 @@ impl Raster {
                 ChunkGrid::aligned(
                     w,
                     h,
-                    self.block_size(),
+                    align::chunk_block(self),
                     bytes_per_pixel,
                     plan.chunk_bytes(),
                     plan.threads(),
