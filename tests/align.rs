@@ -693,3 +693,23 @@ fn arrays_warped_differently_are_not_combined_as_if_equal() {
     let sum = bilinear.band("band1").unwrap() + again.band("band1_2").unwrap();
     assert!(sum.progress(ProgressMode::Silent).compute().is_ok());
 }
+
+#[test]
+fn a_warped_file_gone_before_the_run_is_a_typed_error_naming_it() {
+    // The plan holds paths, not handles: each worker opens (and warps) its own handle
+    // when the run starts, so a file removed in between fails the run by its name.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (coarse, _) = copies(dir.path());
+    let r = Raster::open_stack_aligned([data(B3), coarse.clone()], Stack::Band, &Align::first())
+        .expect("aligned");
+    let ndi = r.norm_diff("band1", "band1_2").unwrap();
+    std::fs::remove_file(&coarse).unwrap();
+    // The worker's open fails, reported as the chunk it was opening for.
+    match ndi.progress(ProgressMode::Silent).compute() {
+        Err(Error::Chunk { source, .. }) => match *source {
+            Error::NotFound(p) => assert_eq!(p, coarse),
+            other => panic!("expected NotFound({}), got {other:?}", coarse.display()),
+        },
+        other => panic!("expected a chunk error, got {other:?}"),
+    }
+}
