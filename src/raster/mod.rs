@@ -299,6 +299,8 @@ impl Raster {
     ///
     /// Every file must share the first file's size, geotransform and CRS (and for time,
     /// the band count); a mismatch is [`Error::StackMismatch`] naming file and field.
+    /// Files on different grids open with [`Raster::open_stack_aligned`], which warps
+    /// them onto one grid ([`align::Align`]).
     ///
     /// ```
     /// use rasterlab::prelude::*;
