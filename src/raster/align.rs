@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{QuietGdal, Raster, Stack, open_dataset, same_crs};
 use crate::core::float::{same_f64, same_opt_f64};
+use crate::core::window::Window;
 use crate::error::{Error, Result};
-use crate::grid::Window;
 
 /// How values are resampled when a member of a stack is warped onto the reference grid
 /// (GDAL's `gdalwarp -r`).
