@@ -11,6 +11,8 @@
                       with 8 known regions (W5), from rasterlab::datasets::rainfall_cube(7)
                       (run through target/release/examples/bench_runner gen-rain);
                       rain_truth.i32 the region of each sample
+    red60.tif         the scene's red band (B4) at 60 m (gdalwarp -tr 60 60 -r average): W8
+                      aligns it back onto the 30 m grid
     manifest.json     shapes and how each file was made
 
 Run with the bench venv's python: `.venv-bench/bin/python bench/gen_data.py`.
@@ -151,6 +153,18 @@ def build_rain(out_dir: Path):
     return (n, RAIN_SHAPE[0])
 
 
+def build_red60(path: Path):
+    """The red band at 60 m, made by GDAL's own gdalwarp (W8 warps it back to 30 m)."""
+    b4 = DATA / "LC08_L1TP_224078_20200518_20200518_01_RT_B4.TIF"
+    tmp = path.with_suffix(".tmp.tif")
+    subprocess.run(
+        ["gdalwarp", "-q", "-overwrite", "-tr", "60", "60", "-r", "average",
+         "-co", "TILED=YES", "-co", "COMPRESS=LZW", str(b4), str(tmp)],
+        check=True,
+    )
+    tmp.rename(path)
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     manifest_path = OUT / "manifest.json"
@@ -172,6 +186,10 @@ def main():
         log("building pixels.f32 (valid pixels of the scene)")
         shape = build_pixels(OUT / "pixels.f32")
         manifest["pixels.f32"] = {"shape": list(shape), "dtype": "<f4"}
+    if want("red60") and not (OUT / "red60.tif").exists():
+        log("building red60.tif (the red band at 60 m)")
+        build_red60(OUT / "red60.tif")
+        manifest["red60.tif"] = {"shape": [1, 930, 1021], "how": "gdalwarp -tr 60 60 -r average of B4, tiled LZW"}
     rain_how = "rasterlab::datasets::rainfall_cube(7) via bench_runner gen-rain"
     stale = manifest.get("rain_samples.f32", {}).get("how") != rain_how
     if want("rain") and (stale or not (OUT / "rain_samples.f32").exists()):

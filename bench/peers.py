@@ -4,6 +4,7 @@ opened) and a checksum the harness compares with rasterlab's.
 
     python bench/peers.py ndi --input scene.tif --chunks 256 --threads 2
     python bench/peers.py product --input a.tif,b.tif,c.tif -o out.tif --chunks 256 --threads 2
+    python bench/peers.py align-ndi --input B3.tif,red60.tif --chunks 256 --threads 2
     python bench/peers.py resample --input cube.nc --engine dask|numpy --threads 2
     python bench/peers.py noop --input scene.tif --chunks 20x18 --window 2000x1800 --threads 2
     python bench/peers.py kmeans --input pixels.f32 --engine sklearn|dask-ml --threads 2
@@ -74,6 +75,32 @@ def lock_arg(name):
 def w_ndi(a):
     t0 = time.perf_counter()
     _, g, r = open_bands(a.input, pair(a.chunks), lock_arg(a.lock))
+    nd = (g - r) / (g + r)
+    with scheduler(a.threads):
+        out = nd.compute()
+    secs = time.perf_counter() - t0
+    s, n = finite_checksum(out.values)
+    return {"seconds": secs, "sum": s, "valid": n, "shape": list(out.shape)}
+
+
+def w_align_ndi(a):
+    """(green - red) / (green + red) with red on a 60 m grid: rioxarray's reproject_match
+    onto green's 30 m grid (bilinear, nodata 0 carried), then the same computation."""
+    import rioxarray
+    from rasterio.enums import Resampling
+
+    cw, ch = pair(a.chunks)
+    t0 = time.perf_counter()
+    green = rioxarray.open_rasterio(a.input[0], chunks={"band": 1, "y": ch, "x": cw}).squeeze("band", drop=True)
+    red60 = rioxarray.open_rasterio(a.input[1]).squeeze("band", drop=True).rio.write_nodata(0)
+    red = red60.rio.reproject_match(green, resampling=Resampling.bilinear)
+    red = red.chunk({"y": ch, "x": cw})
+
+    def prep(x):
+        x = x.astype("float32")
+        return x.where(x != 0) * np.float32(1e-4)
+
+    g, r = prep(green), prep(red)
     nd = (g - r) / (g + r)
     with scheduler(a.threads):
         out = nd.compute()
@@ -214,7 +241,7 @@ def w_spectral(a):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workload", choices=["ndi", "product", "resample", "noop", "kmeans", "spectral"])
+    p.add_argument("workload", choices=["ndi", "align-ndi", "product", "resample", "noop", "kmeans", "spectral"])
     p.add_argument("--input", required=True, type=lambda s: s.split(","))
     p.add_argument("--chunks", default="256")
     p.add_argument("--threads", type=int, default=2)
@@ -227,7 +254,7 @@ def main():
     p.add_argument("--tol", type=float, default=1e-4)
     p.add_argument("--repeat", type=int, default=2, help="runs in this process; the last is timed, the first reported as cold_seconds")
     a = p.parse_args()
-    fn = globals()["w_" + a.workload]
+    fn = globals()["w_" + a.workload.replace("-", "_")]
     try:
         cold = None
         for _ in range(max(1, a.repeat)):

@@ -45,6 +45,8 @@ SHM = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdi
 SCENE = str(DATA / "LC08_L1TP_224078_20200518_20200518_01_RT.TIF")
 BAND_FILES = ",".join(str(DATA / f"LC08_L1TP_224078_20200518_20200518_01_RT_B{b}.TIF") for b in (2, 3, 4))
 MOSAIC = str(BDATA / "mosaic.tif")
+GREEN = str(DATA / "LC08_L1TP_224078_20200518_20200518_01_RT_B3.TIF")
+RED60 = str(BDATA / "red60.tif")
 CUBE = str(BDATA / "cube.nc")
 PIXELS = str(BDATA / "pixels.f32")
 RAIN = str(BDATA / "rain_samples.f32")
@@ -154,6 +156,11 @@ def rows(t):
         [Side("xarray (numpy)", peer("resample", "--input", CUBE, "--engine", "numpy", "--threads", T)),
          Side("xarray+dask (1,550,501)", peer("resample", "--input", CUBE, "--engine", "dask", "--threads", T))],
         goal=3.0, check="sum", quick=True))
+    r.append(Row(
+        "W8-align", "W8 ndi, red at 60 m aligned to 30 m (bilinear), chunks 512",
+        Side("rasterlab", rl("align-ndi", "--input", f"{GREEN},{RED60}", "--chunks", 512, "--threads", T)),
+        [Side("rioxarray reproject_match+dask", peer("align-ndi", "--input", f"{GREEN},{RED60}", "--chunks", 512, "--threads", T))],
+        goal=2.0, check="sum", quick=True))
     r.append(Row(
         "W7-noop", "W7 no-op over 10,000 chunks (20x18)",
         Side("rasterlab", rl("noop", "--input", SCENE, "--chunks", "20x18", "--window", "2000x1800", "--threads", T)),

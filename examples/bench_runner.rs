@@ -4,6 +4,7 @@
 //!
 //! ```sh
 //! cargo run --release --example bench_runner -- ndi --input data/LC08_...TIF --chunks 256 --threads 2
+//! cargo run --release --example bench_runner -- align-ndi --input B3.TIF,red60.tif --chunks 256
 //! cargo run --release --example bench_runner -- product --input a.tif,b.tif,c.tif -o out.tif --threads 2
 //! cargo run --release --example bench_runner -- resample --input 'NETCDF:"cube.nc":rain' --threads 2
 //! cargo run --release --example bench_runner -- noop --input scene.tif --chunks 20x18 --window 2000x1800
@@ -29,6 +30,9 @@ enum Workload {
     Ndi,
     /// blue * green * red with nodata 0 and scale 1e-4, saved as tiled LZW GeoTIFF.
     Product,
+    /// Normalized difference of two single-band files on different grids (green at 30 m,
+    /// red at 60 m), the second warped onto the first's grid (bilinear) while computing.
+    AlignNdi,
     /// Weekly resample mean, then std over the weeks, of a NetCDF time cube, into memory.
     Resample,
     /// A no-op map_blocks (returns the block id) over many tiny chunks.
@@ -222,6 +226,31 @@ fn run(args: &Args, prof: Option<&Profiler>) -> rasterlab::Result<String> {
     let json = match args.workload {
         Workload::Ndi => {
             let r = rgb(open(args)?)?;
+            let ndi = r
+                .norm_diff("green", "red")?
+                .nodata(0.0)
+                .scale(1e-4)
+                .threads(args.threads)
+                .progress(ProgressMode::Silent);
+            let out = observe(ndi).compute()?;
+            let secs = t0.elapsed().as_secs_f64();
+            let (sum, n) = checksum(out.iter().copied());
+            format!(
+                r#"{{"seconds": {secs:.6}, "sum": {sum:.6}, "valid": {n}, "shape": {:?}}}"#,
+                out.shape()
+            )
+        }
+        Workload::AlignNdi => {
+            let align = Align::first().resampling(Resampling::Bilinear);
+            let r = Raster::open_stack_aligned(&args.input, Stack::Band, &align)?
+                .with_band_names(["green", "red"])?;
+            let r = match &args.chunks {
+                Some(c) => {
+                    let (w, h) = parse_pair(c)?;
+                    r.chunk_shape(w, h)?
+                }
+                None => r,
+            };
             let ndi = r
                 .norm_diff("green", "red")?
                 .nodata(0.0)

@@ -35,7 +35,7 @@ pub enum Error {
     },
 
     /// Files of a stack do not share one grid.
-    #[error("stack mismatch: {} has {field} {found}, expected {expected} (from {})", path.display(), first.display())]
+    #[error("stack mismatch: {} has {field} {found}, expected {expected} (from {}){}", path.display(), first.display(), align_hint(field))]
     StackMismatch {
         /// The file that differs.
         path: PathBuf,
@@ -301,6 +301,16 @@ fn time_axis_of(path: &std::path::Path) -> String {
 
 /// GDAL's own message without the gdal crate's "CPL error class: '3', error number: '1'"
 /// wrapping; other errors as the crate words them.
+/// For a stack whose members differ in grid: how to align them instead.
+fn align_hint(field: &str) -> &'static str {
+    match field {
+        "size" | "geotransform" | "crs" => {
+            "; to warp members onto one grid, open the stack aligned (Raster::open_stack_aligned with an Align, or --align-to FILE / --crs / --res / --bounds on the command line)"
+        }
+        _ => "",
+    }
+}
+
 pub(crate) fn gdal_message(e: &gdal::errors::GdalError) -> String {
     match e {
         gdal::errors::GdalError::CplError { msg, .. }

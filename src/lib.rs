@@ -75,6 +75,7 @@ pub mod prelude {
     pub use crate::display::{Colormap, Image, Show, Table};
     pub use crate::error::{Error, Result};
     pub use crate::profile::{CacheProfiler, Profiler, ResourceProfiler};
+    pub use crate::raster::align::{Align, Resampling};
     pub use crate::raster::write::{Compression, Layout, OverviewResampling};
     pub use crate::raster::{Raster, Stack};
     pub use crate::runtime::cancel::CancelToken;

@@ -151,10 +151,21 @@ impl Raster {
             self.nodata()
                 .map_or_else(|| "none".into(), |v| v.to_string()),
         ));
+        if let Some(a) = self.alignment() {
+            rows.push((
+                "aligned",
+                format!("onto {} ({})", a.reference(), a.resampling()),
+            ));
+        }
         let mut bands = format!(
             "<table style=\"{STYLE};margin-top:6px\"><tr><th>#</th><th>name</th><th>dtype</th>\
              <th>nodata</th><th>scale</th><th>offset</th><th style=\"text-align:left\">source</th></tr>"
         );
+        // Which files are read through a warp onto the grid (aligned stacks only).
+        let warped = |p: &std::path::Path| {
+            self.alignment()
+                .is_some_and(|a| a.warped().iter().any(|w| w == p))
+        };
         for (i, b) in step.iter().enumerate() {
             bands.push_str(&format!(
                 "<tr><td>{i}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
@@ -166,6 +177,27 @@ impl Raster {
                 b.offset,
                 escape_html(&b.path.display().to_string()),
                 b.index
+            ));
+            if warped(&b.path) {
+                bands.truncate(bands.len() - "</td></tr>".len());
+                bands.push_str(" <i>(warped)</i></td></tr>");
+            }
+        }
+        if let Some(a) = self.alignment()
+            && nt > 1
+        {
+            // A time stack shows the bands of one step: list the warped files of all.
+            let files: Vec<String> = a.warped().iter().map(|p| p.display().to_string()).collect();
+            bands.push_str(&format!(
+                "<tr><td colspan=\"7\" style=\"text-align:left\">warped: {}</td></tr>",
+                escape_html(
+                    if files.is_empty() {
+                        "none".into()
+                    } else {
+                        files.join(", ")
+                    }
+                    .as_str()
+                )
             ));
         }
         bands.push_str("</table>");

@@ -4,6 +4,7 @@
 //! keep between notebook cells); GDAL handles are opened by each worker thread when a
 //! computation runs, because GDAL 3.6 datasets are `Send` but not `Sync`.
 
+pub mod align;
 mod gdal_types;
 mod netcdf;
 pub mod output;
@@ -123,6 +124,9 @@ pub struct Raster {
     bad_nodata: Option<String>,
     /// Likewise for [`Raster::with_scale`]: the argument (`scale` or `offset`) and why.
     bad_scale: Option<(&'static str, String)>,
+    /// Set when opened with alignment: the reference grid (this raster's grid) and the
+    /// files read through a warp onto it.
+    alignment: Option<align::Alignment>,
 }
 
 /// True for names GDAL resolves itself (`NETCDF:"f.nc":var`, `/vsizip/...`, URLs), which
@@ -279,6 +283,7 @@ impl Raster {
             chunks: None,
             bad_nodata: None,
             bad_scale: None,
+            alignment: None,
         };
         raster.dedup_names();
         Ok(raster)
@@ -294,6 +299,8 @@ impl Raster {
     ///
     /// Every file must share the first file's size, geotransform and CRS (and for time,
     /// the band count); a mismatch is [`Error::StackMismatch`] naming file and field.
+    /// Files on different grids open with [`Raster::open_stack_aligned`], which warps
+    /// them onto one grid ([`align::Align`]).
     ///
     /// ```
     /// use rasterlab::prelude::*;
@@ -321,7 +328,7 @@ impl Raster {
             .into_iter()
             .map(|p| p.as_ref().to_path_buf())
             .collect();
-        Self::stack(&paths, how, None)
+        Self::stack(&paths, how, None, None)
     }
 
     /// A time stack with the dates given, one per file (each file one time step).
@@ -350,7 +357,7 @@ impl Raster {
                 format!("{} dates for {} files", dates.len(), paths.len()),
             ));
         }
-        Self::stack(&paths, Stack::Time, Some(dates))
+        Self::stack(&paths, Stack::Time, Some(dates), None)
     }
 
     /// Files matching a glob pattern stacked along time, like xarray's `open_mfdataset`;
@@ -363,34 +370,32 @@ impl Raster {
     /// # Ok::<(), rasterlab::Error>(())
     /// ```
     pub fn open_glob(pattern: &str, variable: Option<&str>) -> Result<Raster> {
-        let mut paths: Vec<PathBuf> = glob::glob(pattern)
-            .map_err(|e| Error::invalid("glob pattern", format!("{pattern:?}: {e}")))?
-            .filter_map(|p| p.ok())
-            .collect();
-        paths.sort();
-        if paths.is_empty() {
-            return Err(Error::NotFound(PathBuf::from(pattern)));
-        }
-        let names: Vec<PathBuf> = match variable {
-            Some(var) => paths
-                .iter()
-                .map(|p| PathBuf::from(format!("NETCDF:\"{}\":{var}", p.display())))
-                .collect(),
-            None => paths,
-        };
-        Self::stack(&names, Stack::Time, None)
+        Self::stack(&glob_names(pattern, variable)?, Stack::Time, None, None)
     }
 
-    fn stack(paths: &[PathBuf], how: Stack, dates: Option<&[NaiveDate]>) -> Result<Raster> {
+    /// Opens the members of a stack; with `align`, a file on another grid is recorded
+    /// as warped onto the reference grid instead of refused.
+    fn stack(
+        paths: &[PathBuf],
+        how: Stack,
+        dates: Option<&[NaiveDate]>,
+        align: Option<&align::Target>,
+    ) -> Result<Raster> {
         let first = paths
             .first()
             .ok_or_else(|| Error::invalid("stack", "no file given"))?
             .clone();
+        let mut warped = Vec::new();
         let mut stack: Option<Raster> = None;
         // (date, bands of one step) for time stacks, sorted at the end.
         let mut steps: Vec<(NaiveDate, Vec<BandInfo>)> = Vec::new();
         for (k, path) in paths.iter().enumerate() {
             let mut part = Raster::open(path)?;
+            if let Some(target) = align
+                && target.adopt(&mut part)
+            {
+                warped.push(path.clone());
+            }
             if let Some(dates) = dates {
                 if part.n_times() > 1 {
                     return Err(Error::invalid(
@@ -489,6 +494,7 @@ impl Raster {
             }
         }
         stack.selected = (0..stack.bands.len() / stack.per_step).collect();
+        stack.alignment = align.map(|t| t.alignment(warped));
         stack.dedup_names();
         Ok(stack)
     }
@@ -684,7 +690,7 @@ impl Raster {
                 ChunkGrid::aligned(
                     w,
                     h,
-                    self.block_size(),
+                    align::chunk_block(self),
                     bytes_per_pixel,
                     plan.chunk_bytes(),
                     plan.threads(),
@@ -1023,9 +1029,11 @@ impl Raster {
     }
 
     /// True when both read the same bands of the same files over the same pixels and
-    /// dates, so their values can be combined element-wise.
+    /// dates (warped the same way when aligned), so their values can be combined
+    /// element-wise.
     pub fn same_source(&self, other: &Raster) -> bool {
         self.view == other.view
+            && self.alignment == other.alignment
             && self.selected == other.selected
             && self.per_step == other.per_step
             && self.bands.len() == other.bands.len()
@@ -1123,6 +1131,26 @@ impl Raster {
         Array3::from_shape_vec((idx.len(), h, w), out)
             .map_err(|e| Error::invalid("window", e.to_string()))
     }
+}
+
+/// The files a glob pattern matches, sorted; with `variable`, as `NETCDF:"file":variable`.
+fn glob_names(pattern: &str, variable: Option<&str>) -> Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = glob::glob(pattern)
+        .map_err(|e| Error::invalid("glob pattern", format!("{pattern:?}: {e}")))?
+        .filter_map(|p| p.ok())
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Error::NotFound(PathBuf::from(pattern)));
+    }
+    let names: Vec<PathBuf> = match variable {
+        Some(var) => paths
+            .iter()
+            .map(|p| PathBuf::from(format!("NETCDF:\"{}\":{var}", p.display())))
+            .collect(),
+        None => paths,
+    };
+    Ok(names)
 }
 
 /// Why `value` cannot be a nodata value of a band stored as `dtype` (nodata is compared
@@ -1266,6 +1294,9 @@ impl fmt::Display for Raster {
                 self.view, self.width, self.height
             )?;
         }
+        if let Some(a) = &self.alignment {
+            a.fmt_rows(f)?;
+        }
         let (bw, bh) = self.block_size();
         writeln!(f, "  blocks:  {bw} x {bh}")?;
         if let Some((cw, ch)) = self.chunks {
@@ -1324,7 +1355,7 @@ impl Reader {
         }
         let datasets = paths
             .iter()
-            .map(|p| open_dataset(p))
+            .map(|p| align::open_member(raster, p))
             .collect::<Result<Vec<_>>>()?;
         let cubes = paths
             .iter()

@@ -40,6 +40,10 @@ pub(crate) struct RasterPlan {
     invalid_nodata: Option<String>,
     /// Likewise for the scale override: `("scale" | "offset", why)`.
     invalid_scale: Option<(String, String)>,
+    /// The alignment of a stack opened aligned; absent otherwise (plans without it read
+    /// as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alignment: Option<super::align::Alignment>,
 }
 
 impl From<Raster> for RasterPlan {
@@ -60,6 +64,7 @@ impl From<Raster> for RasterPlan {
             chunks: r.chunks,
             invalid_nodata: r.bad_nodata,
             invalid_scale: r.bad_scale.map(|(what, why)| (what.to_string(), why)),
+            alignment: r.alignment,
         }
     }
 }
@@ -160,6 +165,7 @@ impl TryFrom<RasterPlan> for Raster {
             chunks: p.chunks,
             bad_nodata: p.invalid_nodata,
             bad_scale,
+            alignment: p.alignment,
         })
     }
 }
@@ -185,5 +191,6 @@ impl PartialEq for Raster {
             && self.chunks == other.chunks
             && self.bad_nodata == other.bad_nodata
             && self.bad_scale == other.bad_scale
+            && self.alignment == other.alignment
     }
 }

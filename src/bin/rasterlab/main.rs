@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use rasterlab::CancelToken;
 
+mod align;
 mod signals;
 use rasterlab::prelude::*;
 use rasterlab::raster::time::parse_date;
@@ -425,6 +426,8 @@ struct ReduceArgs {
     #[arg(long)]
     to: Option<String>,
     #[command(flatten)]
+    align: align::AlignArgs,
+    #[command(flatten)]
     out: OutArgs,
 }
 
@@ -439,6 +442,8 @@ struct ProductArgs {
     /// The bands to multiply (default: all).
     #[arg(long, value_delimiter = ',')]
     bands: Vec<String>,
+    #[command(flatten)]
+    align: align::AlignArgs,
     #[command(flatten)]
     out: OutArgs,
 }
@@ -460,6 +465,8 @@ struct NdiArgs {
     #[arg(long)]
     b: Option<String>,
     #[command(flatten)]
+    align: align::AlignArgs,
+    #[command(flatten)]
     out: OutArgs,
 }
 
@@ -479,7 +486,9 @@ fn ndi(args: NdiArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
             } else {
                 args.band_names.clone()
             };
-            let r = Raster::open_stack([a, b], Stack::Band)?.with_band_names(names)?;
+            let files = [a.clone(), b.clone()];
+            let r = align::open(&files, Stack::Band, None, args.align.align()?.as_ref())?
+                .with_band_names(names)?;
             let (na, nb) = (r.band_names()[0].to_string(), r.band_names()[1].to_string());
             (r, Some(na), Some(nb))
         }
@@ -493,7 +502,8 @@ fn ndi(args: NdiArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
             ));
         }
         (Some(file), []) => {
-            let mut r = Raster::open(file)?;
+            let files = [file.clone()];
+            let mut r = align::open(&files, Stack::Band, None, args.align.align()?.as_ref())?;
             if !args.band_names.is_empty() {
                 r = r.with_band_names(args.band_names.clone())?;
             }
@@ -678,18 +688,13 @@ fn reduce(args: ReduceArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
             .collect(),
         None => args.files.clone(),
     };
-    let mut raster = if !args.dates.is_empty() {
-        let dates = args
-            .dates
-            .iter()
-            .map(|d| parse_date(d))
-            .collect::<rasterlab::Result<Vec<_>>>()?;
-        Raster::open_time_stack(&files, &dates)?
-    } else if files.len() == 1 {
-        Raster::open(&files[0])?
-    } else {
-        Raster::open_stack(&files, Stack::Time)?
-    };
+    let dates = args
+        .dates
+        .iter()
+        .map(|d| parse_date(d))
+        .collect::<rasterlab::Result<Vec<_>>>()?;
+    let dates = (!dates.is_empty()).then_some(dates.as_slice());
+    let mut raster = align::open(&files, Stack::Time, dates, args.align.align()?.as_ref())?;
     if !args.band_names.is_empty() {
         raster = raster.with_band_names(args.band_names.clone())?;
     }
@@ -733,11 +738,7 @@ fn reduce(args: ReduceArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
 
 fn product(args: ProductArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     check_outputs(&args.out)?;
-    let mut raster = if args.files.len() == 1 {
-        Raster::open(&args.files[0])?
-    } else {
-        Raster::open_stack(&args.files, Stack::Band)?
-    };
+    let mut raster = align::open(&args.files, Stack::Band, None, args.align.align()?.as_ref())?;
     if !args.band_names.is_empty() {
         raster = raster.with_band_names(args.band_names.clone())?;
     }
