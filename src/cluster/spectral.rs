@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use super::kmeans::KMeans;
 use super::{AsFeatures, Rng, check_finite, check_k, fmt_num};
-use crate::core::fmt::{emit, html_table};
+use crate::core::fmt::html_table;
 use crate::error::{Error, Result};
 use crate::runtime::progress::{Progress, ProgressMode};
 
@@ -937,12 +937,9 @@ impl SpectralModel {
     pub fn to_html(&self) -> String {
         html_table("SpectralModel", &self.rows())
     }
-
-    /// Renders the model in an evcxr notebook cell.
-    pub fn evcxr_display(&self) {
-        emit("text/html", &self.to_html());
-    }
 }
+
+crate::core::fmt::html_repr!(SpectralModel);
 
 impl fmt::Display for SpectralModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
