@@ -80,12 +80,9 @@ impl Table {
         html.push_str("</table>");
         html
     }
-
-    /// Renders inline in a notebook (evcxr).
-    pub fn evcxr_display(&self) {
-        emit("text/html", &self.to_html());
-    }
 }
+
+crate::core::fmt::html_repr!(Table);
 
 impl std::fmt::Display for Table {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

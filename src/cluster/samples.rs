@@ -8,7 +8,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::{AsFeatures, FeatureView, fmt_num};
-use crate::core::fmt::{emit, html_table};
+use crate::core::fmt::html_table;
 use crate::error::{Error, Result};
 use crate::raster::Raster;
 use crate::raster::write::{Compression, Layout, TiffSpec, TiffWriter};
@@ -838,12 +838,9 @@ impl LabelMap {
     pub fn to_html(&self) -> String {
         html_table("LabelMap", &self.rows())
     }
-
-    /// Renders the summary in an evcxr notebook cell.
-    pub fn evcxr_display(&self) {
-        emit("text/html", &self.to_html());
-    }
 }
+
+crate::core::fmt::html_repr!(LabelMap);
 
 impl fmt::Display for LabelMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

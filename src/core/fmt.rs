@@ -44,6 +44,24 @@ pub(crate) fn emit(mime: &str, content: &str) {
     println!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
 }
 
+/// Gives each type (which has `to_html(&self) -> String`) the inherent
+/// `evcxr_display(&self)` that renders it in a notebook cell as HTML.
+///
+/// evcxr renders a cell's value by calling a method of that name, so it must be inherent: a
+/// trait method would need the trait in scope in every notebook. One macro keeps the many
+/// identical bodies in one place.
+macro_rules! html_repr {
+    ($($t:ty),+ $(,)?) => {$(
+        impl $t {
+            /// Renders inline in a notebook cell as HTML (evcxr).
+            pub fn evcxr_display(&self) {
+                $crate::core::fmt::emit("text/html", &self.to_html());
+            }
+        }
+    )+};
+}
+pub(crate) use html_repr;
+
 /// Formats a byte count with binary units, e.g. `1.5 GiB`.
 ///
 /// ```

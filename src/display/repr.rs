@@ -4,7 +4,7 @@
 
 use super::histogram::Histogram;
 use super::image::{Colormap, Image, MAX_SIDE, show_array_with, show_rgb};
-use super::{emit, escape_html, human_bytes};
+use super::{escape_html, human_bytes};
 use crate::array::{LazyArray, SaveReport};
 use crate::error::Result;
 use crate::raster::Raster;
@@ -213,11 +213,6 @@ impl Raster {
         frame("rasterlab.Raster", &dims, &rows, &bands, &diagram)
     }
 
-    /// Renders inline in a notebook (evcxr).
-    pub fn evcxr_display(&self) {
-        emit("text/html", &self.to_html());
-    }
-
     /// A quick-look: red/green/blue composite when the raster has bands named `red`,
     /// `green` and `blue`, the first three bands as RGB when it has at least three, else
     /// the first band with viridis. Read decimated to at most 800 px per side.
@@ -327,6 +322,8 @@ impl Raster {
     }
 }
 
+crate::core::fmt::html_repr!(Raster);
+
 impl LazyArray {
     /// An xarray-like HTML summary: the expression, dimensions, chunk grid and chunk
     /// bytes, source, CRS, bounds and total size. Nothing is computed.
@@ -391,11 +388,6 @@ impl LazyArray {
             "",
             &diagram,
         )
-    }
-
-    /// Renders inline in a notebook (evcxr).
-    pub fn evcxr_display(&self) {
-        emit("text/html", &self.to_html());
     }
 
     /// A quick-look of the result with viridis and a colour bar, computed from decimated
@@ -473,6 +465,8 @@ impl LazyArray {
     }
 }
 
+crate::core::fmt::html_repr!(LazyArray);
+
 impl SaveReport {
     /// An HTML table: output, expression, chunks, threads, time, throughput, file size.
     pub fn to_html(&self) -> String {
@@ -516,9 +510,6 @@ impl SaveReport {
             "",
         )
     }
-
-    /// Renders inline in a notebook (evcxr).
-    pub fn evcxr_display(&self) {
-        emit("text/html", &self.to_html());
-    }
 }
+
+crate::core::fmt::html_repr!(SaveReport);

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::core::fmt::{emit, html_table, human_bytes};
+use crate::core::fmt::{html_table, human_bytes};
 use crate::runtime::grid::Window;
 
 /// One chunk's read.
@@ -244,12 +244,9 @@ impl CacheProfiler {
             html_table("Cache profile", &self.rows())
         )
     }
-
-    /// Renders inline in a notebook (evcxr).
-    pub fn evcxr_display(&self) {
-        emit("text/html", &self.to_html());
-    }
 }
+
+crate::core::fmt::html_repr!(CacheProfiler);
 
 impl fmt::Display for CacheProfiler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

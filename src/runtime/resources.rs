@@ -22,7 +22,7 @@ use std::fmt;
 use std::num::NonZeroUsize;
 
 use super::cgroup;
-use crate::core::fmt::{emit, html_table, human_bytes};
+use crate::core::fmt::{html_table, human_bytes};
 use crate::error::{Error, Result};
 
 const MIB: u64 = 1 << 20;
@@ -143,15 +143,6 @@ impl Resources {
         PoolPlan::from_resources(self)
     }
 
-    /// Renders the resources as one HTML table in an evcxr notebook cell.
-    ///
-    /// ```
-    /// rasterlab::runtime::resources::Resources::detect().evcxr_display();
-    /// ```
-    pub fn evcxr_display(&self) {
-        emit("text/html", &self.to_html());
-    }
-
     /// An HTML table of the figures, the reasoning behind the usable ones and the
     /// suggested pool.
     ///
@@ -248,6 +239,8 @@ impl Resources {
         }
     }
 }
+
+crate::core::fmt::html_repr!(Resources);
 
 impl fmt::Display for Resources {
     /// A multi-line, aligned report for the terminal.
@@ -658,18 +651,6 @@ impl PoolPlan {
             })
     }
 
-    /// Renders the plan as one HTML table in an evcxr notebook cell.
-    ///
-    /// ```
-    /// # fn main() -> rasterlab::Result<()> {
-    /// rasterlab::runtime::resources::PoolPlan::detect()?.evcxr_display();
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn evcxr_display(&self) {
-        emit("text/html", &self.to_html());
-    }
-
     /// An HTML table of threads, budget, chunk size and the reasons.
     ///
     /// ```
@@ -736,6 +717,8 @@ impl PoolPlan {
             .collect();
     }
 }
+
+crate::core::fmt::html_repr!(PoolPlan);
 
 impl fmt::Display for PoolPlan {
     /// A multi-line, aligned report for the terminal.
