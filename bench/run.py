@@ -253,9 +253,30 @@ def floor(key):
     return res
 
 
+DECODE = {}  # row id -> Side of the in-process decode floor (bench_runner floor-decode)
+
+
+def decode_floor_side(row):
+    """The in-process decode floor of an I/O row (issue 13): the same input, bands and
+    threads as the rasterlab side, every tile decoded by a worker per thread with its own
+    GDAL dataset, no computation, no output. None for rows that read no raster."""
+    cmd = row.rasterlab.cmd
+    if len(cmd) < 2 or cmd[1] not in ("ndi", "product"):
+        return None
+    inp = cmd[cmd.index("--input") + 1]
+    args = ["floor-decode", "--input", inp, "--threads", cmd[cmd.index("--threads") + 1]]
+    if cmd[1] == "product" and "," not in inp:
+        args += ["--bands", "1,2,3"]  # product reads blue, green, red of one file
+    return Side("decode floor", rl(*args))
+
+
 def run_row(row):
     log(f"{row.id}: {row.label}  (load {os.getloadavg()[0]:.2f})")
     sides = [row.rasterlab, *row.peers]
+    fl = decode_floor_side(row)
+    if fl is not None:
+        DECODE[row.id] = fl
+        sides.append(fl)  # measured in the same run, interleaved with the sides
     # probe rasterlab once: an unsupported workload is skipped, not retried
     for _ in range(RUNS):
         for s in sides:
@@ -361,7 +382,7 @@ def fmt(v, spec=".3f", none="n/a"):
 
 
 def table(rows_done):
-    head = ["workload", "thr", "rasterlab s", "peer", "peer s", "ratio", "goal", "RSS rl MB", "RSS peer MB", "floor s (1t/2t)", "rl/floor"]
+    head = ["workload", "thr", "rasterlab s", "peer", "peer s", "ratio", "goal", "RSS rl MB", "RSS peer MB", "gdal_translate s (1t/2t)", "rl/translate", "decode floor s", "rl/decode floor", "peer/decode floor"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for row in rows_done:
         t = row.rasterlab.median()
@@ -376,6 +397,11 @@ def table(rows_done):
                 goal = f">= {row.goal:g}x best"
             floor_s = f"{fl['median']:.2f}/{fl['median_mt']:.2f}" if (fl and k == 0) else ""
             rl_floor = f"{t / min(fl['median'], fl['median_mt']):.2f}x" if (fl and k == 0 and t) else ""
+            dec = DECODE.get(row.id)
+            dm = dec.median() if dec else None
+            dec_s = fmt(dm) if (dm and k == 0) else ""
+            rl_dec = f"{t / dm:.2f}x" if (dm and k == 0 and t) else ""
+            peer_dec = f"{pm / dm:.2f}x" if (dm and pm) else ""
             rl_cell = fmt(t) if k == 0 else '"'
             if k == 0 and row.rasterlab.unsupported:
                 rl_cell = "n/a"
@@ -391,6 +417,9 @@ def table(rows_done):
                 fmt(p.median("maxrss_mb"), ".0f", "-"),
                 floor_s,
                 rl_floor,
+                dec_s,
+                rl_dec,
+                peer_dec,
             ]) + " |")
     return "\n".join(lines)
 
@@ -466,8 +495,11 @@ def main():
         f"\n{mach['cpu_model']}, {mach['usable_cores']} usable cores, {mach['memory']}; GDAL {mach['gdal']}; "
         f"{started:%Y-%m-%d %H:%M} UTC; load (1 min) {load0[0]:.2f} at start, {load1[0]:.2f} at end; "
         f"median of {RUNS} run(s), each a fresh process timed after an in-process warm-up; ratio = peer s / rasterlab s "
-        f"(* = best peer); RSS = peak of the whole process; floor = gdal_translate -of ENVI to {SHM} "
-        f"(1 thread / GDAL_NUM_THREADS={THREADS}); rl/floor against the faster floor.\n"
+        f"(* = best peer); RSS = peak of the whole process; gdal_translate = gdal_translate -of ENVI to {SHM} "
+        f"(1 thread / GDAL_NUM_THREADS={THREADS}): process start + decode + file write, the cost of a whole-file GDAL "
+        f"conversion, too weak to steer by (rl/translate against the faster); decode floor = in-process decode of the "
+        f"row's tiles and bands with the same threads (bench_runner floor-decode), measured interleaved with the sides: "
+        f"rl/decode floor is the distance from what libtiff's decoder allows.\n"
     )
     print()
     print(text)
@@ -492,6 +524,14 @@ def main():
                 "load_before": loads[row.id],
                 "check": checks[row.id],
                 "profile": row.notes or None,
+                "decode_floor": (
+                    {"cmd": [str(c) for c in DECODE[row.id].cmd], "median_seconds": DECODE[row.id].median(),
+                     "runs": DECODE[row.id].results,
+                     "rasterlab_over_floor": (row.rasterlab.median() / DECODE[row.id].median())
+                     if (row.rasterlab.median() and DECODE[row.id].median()) else None,
+                     "peers_over_floor": {p.name: p.median() / DECODE[row.id].median() for p in row.peers
+                                          if p.median() and DECODE[row.id].median()}}
+                    if row.id in DECODE else None),
                 "sides": [
                     {"name": s.name, "cmd": [str(c) for c in s.cmd], "unsupported": s.unsupported or None,
                      "median_seconds": s.median(), "median_maxrss_mb": s.median("maxrss_mb"), "runs": s.results}

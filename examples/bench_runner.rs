@@ -44,6 +44,11 @@ enum Workload {
     /// Writes W5's input from `rasterlab::datasets::rainfall_cube(7)` into the folder `-o`:
     /// `rain_samples.f32` (6157 x 303) and `rain_truth.i32` (the region of each sample).
     GenRain,
+    /// The in-process decode floor of an I/O row: a worker per thread, each with its own
+    /// GDAL dataset, reads every tile of the bands `--bands` (1-based; default: the bands
+    /// `ndi` reads, green and red of a 3-band file, or band 1 of each stacked file) in the
+    /// file's native type. No computation, no output: what libtiff's decoder allows.
+    FloorDecode,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -96,6 +101,9 @@ struct Args {
     /// Nystrom landmark samples.
     #[arg(long, default_value_t = 100)]
     n_components: usize,
+    /// Bands to decode (floor-decode), 1-based, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    bands: Vec<usize>,
 }
 
 /// A little-endian float32 file of `features` columns, as written by bench/gen_data.py.
@@ -215,6 +223,81 @@ fn checksum(values: impl Iterator<Item = f32>) -> (f64, u64) {
     values
         .filter(|v| v.is_finite())
         .fold((0.0, 0), |(s, n), v| (s + f64::from(v), n + 1))
+}
+
+/// Decodes every block of `bands` (1-based) of each file in `inputs` with `threads`
+/// workers, each opening its own datasets; worker `i` takes block rows `i, i + threads, ...`.
+/// Blocks are read with `GDALReadBlock` into a buffer of the native type, so each tile is
+/// decoded once per band read (GDAL's block cache serves the other bands of a
+/// pixel-interleaved tile). Returns the number of blocks read.
+fn floor_decode(inputs: &[String], bands: &[usize], threads: usize) -> rasterlab::Result<u64> {
+    let threads = threads.max(1);
+    let decode = |worker: usize| -> Result<u64, gdal::errors::GdalError> {
+        let mut blocks = 0u64;
+        for path in inputs {
+            let ds = gdal::Dataset::open(path)?;
+            let (w, h) = ds.raster_size();
+            let mut handles = Vec::with_capacity(bands.len());
+            for &b in bands {
+                handles.push(ds.rasterband(b)?);
+            }
+            let Some(first) = handles.first() else {
+                continue;
+            };
+            let (bw, bh) = first.block_size();
+            let size = usize::try_from(unsafe {
+                gdal_sys::GDALGetDataTypeSizeBytes(first.band_type() as _)
+            })
+            .unwrap_or(8);
+            let mut buf = vec![0u8; bw * bh * size.max(8)];
+            let (nx, ny) = (w.div_ceil(bw), h.div_ceil(bh));
+            // Tile by tile, every band of it: a pixel-interleaved tile is decoded once and
+            // its other bands come from the block cache while still hot.
+            for by in (worker..ny).step_by(threads) {
+                for bx in 0..nx {
+                    for (band, &b) in handles.iter().zip(bands) {
+                        // SAFETY: `buf` holds one whole block of 8-byte values at least,
+                        // more than the band's native type needs; GDALReadBlock writes one block.
+                        let rc = unsafe {
+                            gdal_sys::GDALReadBlock(
+                                band.c_rasterband(),
+                                bx as i32,
+                                by as i32,
+                                buf.as_mut_ptr().cast(),
+                            )
+                        };
+                        if rc != gdal_sys::CPLErr::CE_None {
+                            return Err(gdal::errors::GdalError::CplError {
+                                class: rc,
+                                number: 0,
+                                msg: format!("{path}: band {b}, block ({bx}, {by})"),
+                            });
+                        }
+                        blocks += 1;
+                    }
+                }
+            }
+        }
+        Ok(blocks)
+    };
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads).map(|i| s.spawn(move || decode(i))).collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let mut total = 0;
+    for r in results {
+        match r {
+            Ok(Ok(n)) => total += n,
+            Ok(Err(e)) => return Err(rasterlab::Error::invalid("floor-decode", e.to_string())),
+            Err(_) => {
+                return Err(rasterlab::Error::invalid(
+                    "floor-decode",
+                    "a worker panicked",
+                ));
+            }
+        }
+    }
+    Ok(total)
 }
 
 fn run(args: &Args, prof: Option<&Profiler>) -> rasterlab::Result<String> {
@@ -375,6 +458,18 @@ fn run(args: &Args, prof: Option<&Profiler>) -> rasterlab::Result<String> {
                 r#"{{"seconds": {secs:.6}, "gamma": {:.6e}, "ari_truth": {ari:.6}}}"#,
                 model.gamma()
             )
+        }
+        Workload::FloorDecode => {
+            let bands = if !args.bands.is_empty() {
+                args.bands.clone()
+            } else if args.input.len() == 1 {
+                vec![2, 3]
+            } else {
+                vec![1]
+            };
+            let blocks = floor_decode(&args.input, &bands, args.threads)?;
+            let secs = t0.elapsed().as_secs_f64();
+            format!(r#"{{"seconds": {secs:.6}, "blocks": {blocks}}}"#)
         }
         Workload::GenRain => {
             let dir = args
