@@ -4,6 +4,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# Cargo features beyond the notebook defaults that builds and tests need. Not `--all-features`:
+# a feature may need system libraries that `make setup` does not install.
+FEATURES := cli,dashboard,profile,spectral
+
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 
 # Python environment: RASTERLAB_VENV if set, else an active conda env that has jupyter
@@ -39,22 +43,23 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	cargo build --release
+	cargo build --release --features $(FEATURES)
 	bash scripts/demo.sh
 
 test: setup
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
-	cargo test --all-targets
-	cargo test --doc
+	cargo clippy --all-targets --features $(FEATURES) -- -D warnings
+	cargo clippy --lib --no-default-features -- -D warnings
+	cargo test --all-targets --features $(FEATURES)
+	cargo test --doc --features $(FEATURES)
 
 # Side-by-side benchmarks with the Python peers (see bench/run.py): BENCH_RUNS=3,
 # BENCH_QUICK=1 (1 run, a few rows), BENCH_THREADS, BENCH_ONLY=W1,W6, BENCH_PROFILE=1.
-# Criterion benches (benches/*.rs) stay separate: `cargo bench`.
+# Criterion benches (benches/*.rs) stay separate: `cargo bench --features spectral`.
 BENCH_VENV := $(CURDIR)/.venv-bench
 bench: setup
 	BENCH_VENV=$(BENCH_VENV) bash bench/setup_venv.sh
-	cargo build --release --bin rasterlab --example bench_runner
+	cargo build --release --features $(FEATURES) --bin rasterlab --example bench_runner
 	$(BENCH_VENV)/bin/python bench/gen_data.py
 	$(BENCH_VENV)/bin/python bench/run.py
 

@@ -31,6 +31,14 @@
 //! `profile` (the executor sees only the [`observe::RunObserver`] trait), and the notebook
 //! reprs in `display`.
 //!
+//! ## Cargo features
+//!
+//! Notebooks compile the crate inside the kernel, so the defaults are what they need:
+//! `profile` (the [`profile`] module: profilers and their SVG figures, plotters) and
+//! `dashboard` (the [`dashboard`] module). `spectral` adds
+//! `cluster::SpectralClustering` (faer); `cli` builds the `rasterlab` program (clap).
+//! Without default features the core (rasters, lazy arrays, k-means, display) remains.
+//!
 //! ```no_run
 //! use rasterlab::prelude::*;
 //!
@@ -48,6 +56,7 @@ pub mod array;
 pub mod cancel;
 pub mod cluster;
 pub mod core;
+#[cfg(feature = "dashboard")]
 pub mod dashboard;
 pub mod datasets;
 pub mod display;
@@ -55,6 +64,7 @@ pub mod error;
 pub mod exec;
 pub mod grid;
 pub mod observe;
+#[cfg(feature = "profile")]
 pub mod profile;
 pub mod progress;
 pub mod raster;
@@ -70,16 +80,17 @@ pub use ndarray;
 pub mod prelude {
     pub use crate::array::{Block, LazyArray, Period, SaveReport, Stat};
     pub use crate::cancel::CancelToken;
-    pub use crate::cluster::{
-        Gamma, Init, KMeans, KMeansModel, LabelMap, MiniBatchKMeans, Samples, SpectralClustering,
-        SpectralModel,
-    };
+    #[cfg(feature = "spectral")]
+    pub use crate::cluster::{Gamma, SpectralClustering, SpectralModel};
+    pub use crate::cluster::{Init, KMeans, KMeansModel, LabelMap, MiniBatchKMeans, Samples};
     pub use crate::core::dtype::{DataType, OutputType};
     pub use crate::core::window::Window;
+    #[cfg(feature = "dashboard")]
     pub use crate::dashboard::{Dashboard, DashboardOptions};
     pub use crate::display::{Colormap, Image, Show, Table};
     pub use crate::error::{Error, Result};
     pub use crate::grid::ChunkGrid;
+    #[cfg(feature = "profile")]
     pub use crate::profile::{CacheProfiler, Profiler, ResourceProfiler};
     pub use crate::progress::ProgressMode;
     pub use crate::raster::write::{Compression, Layout, OverviewResampling};
