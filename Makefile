@@ -28,7 +28,7 @@ ifneq ($(and $(CONDA_PREFIX),$(wildcard $(CONDA_PREFIX)/bin/gdal-config)),)
   export RUSTFLAGS := $(strip $(RUSTFLAGS) -C link-arg=-Wl,-rpath,$(CONDA_PREFIX)/lib)
 endif
 
-.PHONY: help setup demo test bench lab clean screenshots
+.PHONY: help setup demo test bench lab clean screenshots first-cell
 
 help:
 	@echo "make demo   set up, build (release) and run the main job (scripts/demo.sh)"
@@ -37,6 +37,7 @@ help:
 	@echo "make lab    JupyterLab on notebooks/ with the Rust kernel"
 	@echo "make setup  only the set-up step (idempotent)"
 	@echo "make clean  remove target/ and out/ (keeps .venv and the evcxr install)"
+	@echo "make first-cell  time a notebook's first cell in fresh kernels (cold, warm, later; --quick)"
 	@echo "make screenshots  docs/*.png: 01-quickstart as HTML and the live dashboard (needs chromium)"
 
 setup:
@@ -70,6 +71,11 @@ lab: setup
 clean:
 	cargo clean
 	rm -rf out
+
+# Cold/warm first cell and a later cell in fresh evcxr kernels (scripts/first_cell.py):
+# the quick run; `$(VENV)/bin/python scripts/first_cell.py` compares every option.
+first-cell: setup
+	$(VENV)/bin/python scripts/first_cell.py --quick
 
 screenshots: setup
 	bash scripts/screenshots.sh
