@@ -276,7 +276,7 @@ class Bench:
             for _ in range(self.args.repeat):
                 k = self.start(home, option)
                 self.first_and_later(k, option, "warm", code)
-                if option.second:
+                if option.second and not self.args.quick:
                     k2 = self.start(home, option)
                     lo = load()
                     self.record(option, "second kernel first", k2.run(code), lo)
@@ -303,7 +303,7 @@ class Bench:
     def table(self) -> str:
         lines = [
             f"first cell of notebooks/{self.args.notebook}, {os.cpu_count()} cores, "
-            f"evcxr {evcxr_version(self.evcxr)}; seconds as median (min-max) of runs, "
+            f"{self.evcxr}; seconds as median (min-max) of runs, "
             "CPU seconds of the kernel and its builds, 1-min load average at the start",
             "",
             "| option | measure | seconds | CPU s | load | runs | note |",
@@ -328,14 +328,6 @@ def fmt_range(v: list[float]) -> str:
 
 def fmt_loads(v: list[float]) -> str:
     return f"{min(v):.1f}" if len(v) == 1 or min(v) == max(v) else f"{min(v):.1f}-{max(v):.1f}"
-
-
-def evcxr_version(exe: str) -> str:
-    try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=20).stdout
-        return out.split()[-1] if out.split() else "?"
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
 
 
 OPTIONS = [
