@@ -4,6 +4,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# Cargo features beyond the notebook defaults that builds and tests need. Not `--all-features`:
+# a feature may need system libraries that `make setup` does not install.
+FEATURES := cli,dashboard,profile,spectral
+
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 
 # Python environment: RASTERLAB_VENV if set, else an active conda env that has jupyter
@@ -24,7 +28,7 @@ ifneq ($(and $(CONDA_PREFIX),$(wildcard $(CONDA_PREFIX)/bin/gdal-config)),)
   export RUSTFLAGS := $(strip $(RUSTFLAGS) -C link-arg=-Wl,-rpath,$(CONDA_PREFIX)/lib)
 endif
 
-.PHONY: help setup demo test bench lab clean screenshots
+.PHONY: help setup demo test bench lab clean screenshots first-cell
 
 help:
 	@echo "make demo   set up, build (release) and run the main job (scripts/demo.sh)"
@@ -33,13 +37,14 @@ help:
 	@echo "make lab    JupyterLab on notebooks/ with the Rust kernel"
 	@echo "make setup  only the set-up step (idempotent)"
 	@echo "make clean  remove target/ and out/ (keeps .venv and the evcxr install)"
+	@echo "make first-cell  time a notebook's first cell in fresh kernels (cold, warm, later; --quick)"
 	@echo "make screenshots  docs/*.png: 01-quickstart as HTML and the live dashboard (needs chromium)"
 
 setup:
 	bash scripts/setup.sh
 
 demo: setup
-	cargo build --release
+	cargo build --release --features $(FEATURES)
 	bash scripts/demo.sh
 
 # No incremental caches in the full run: they doubled target/ (several GB on a clean clone)
@@ -47,17 +52,18 @@ demo: setup
 test: export CARGO_INCREMENTAL := 0
 test: setup
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
-	cargo test --all-targets
-	cargo test --doc
+	cargo clippy --all-targets --features $(FEATURES) -- -D warnings
+	cargo clippy --lib --no-default-features -- -D warnings
+	cargo test --all-targets --features $(FEATURES)
+	cargo test --doc --features $(FEATURES)
 
 # Side-by-side benchmarks with the Python peers (see bench/run.py): BENCH_RUNS=3,
 # BENCH_QUICK=1 (1 run, a few rows), BENCH_THREADS, BENCH_ONLY=W1,W6, BENCH_PROFILE=1.
-# Criterion benches (benches/*.rs) stay separate: `cargo bench`.
+# Criterion benches (benches/*.rs) stay separate: `cargo bench --features spectral`.
 BENCH_VENV := $(CURDIR)/.venv-bench
 bench: setup
 	BENCH_VENV=$(BENCH_VENV) bash bench/setup_venv.sh
-	cargo build --release --bin rasterlab --example bench_runner
+	cargo build --release --features $(FEATURES) --bin rasterlab --example bench_runner
 	$(BENCH_VENV)/bin/python bench/gen_data.py
 	$(BENCH_VENV)/bin/python bench/run.py
 
@@ -68,6 +74,11 @@ lab: setup
 clean:
 	cargo clean
 	rm -rf out
+
+# Cold/warm first cell and a later cell in fresh evcxr kernels (scripts/first_cell.py):
+# the quick run; `$(VENV)/bin/python scripts/first_cell.py` compares every option.
+first-cell: setup
+	$(VENV)/bin/python scripts/first_cell.py --quick
 
 screenshots: setup
 	bash scripts/screenshots.sh

@@ -474,7 +474,7 @@ def machine():
 
 def main():
     if not BIN.exists():
-        sys.exit(f"bench: {BIN} is missing: run `cargo build --release --example bench_runner` (make bench does)")
+        sys.exit(f"bench: {BIN} is missing: run `cargo build --release --features cli,profile,spectral --example bench_runner` (make bench does)")
     OUTDIR.mkdir(parents=True, exist_ok=True)
     all_rows = rows(THREADS)
     sel = [r for r in all_rows if (not QUICK or r.quick) and (not ONLY or any(r.id.startswith(o) for o in ONLY))]

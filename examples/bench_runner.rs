@@ -245,6 +245,8 @@ fn floor_decode(inputs: &[String], bands: &[usize], threads: usize) -> rasterlab
                 continue;
             };
             let (bw, bh) = first.block_size();
+            // SAFETY: a pure lookup of the byte size of a GDAL data type code; it reads no
+            // memory of ours and accepts any value (unknown codes give 0).
             let size = usize::try_from(unsafe {
                 gdal_sys::GDALGetDataTypeSizeBytes(first.band_type() as _)
             })

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job (`make demo`): machine resources, the normalized difference (green, red)
 # of the sample Landsat scene, and a description of the written GeoTIFF.
-# Expects `cargo build --release` to have run (the Makefile does it).
+# Expects `cargo build --release --features cli` to have run (the Makefile does it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -42,7 +42,7 @@ echo "wrote docs/notebook-quickstart.png"
 
 # 2. The dashboard while a save runs: wait until a run is 10-60 % done, then shoot, and
 #    check that the same run was still going when Chromium had the page.
-cargo build --quiet --example dashboard_demo
+cargo build --quiet --features dashboard --example dashboard_demo
 URLFILE=$OUT/dashboard-url.txt
 : >"$URLFILE"
 target/debug/examples/dashboard_demo 90 5 >"$URLFILE" 2>"$OUT/dashboard-demo.log" &

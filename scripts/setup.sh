@@ -7,7 +7,8 @@
 #   2. the Python environment for notebooks and reference checks
 #      (.venv, or the active conda env when it has jupyter; RASTERLAB_VENV overrides)
 #   3. the evcxr Rust kernel (cargo install --locked evcxr_jupyter), registered
-#      into that environment, not into ~/.local
+#      into that environment, not into ~/.local, started through
+#      scripts/evcxr-kernel.sh (a persistent build folder leased per kernel)
 #   4. rustfmt and clippy
 #
 # Environment knobs:
@@ -198,16 +199,26 @@ evcxr_kernel() {
 
     # evcxr_jupyter --install writes $JUPYTER_PATH/kernels/rust when JUPYTER_PATH is set
     # (else ~/.local/share/jupyter); jupyter finds {sys.prefix}/share/jupyter/kernels.
-    local kdir="$VENV/share/jupyter/kernels/rust" exe=""
+    # The kernel then starts through scripts/evcxr-kernel.sh, which leases a persistent
+    # build folder per kernel (warm restarts, never shared; see notebooks/README.md).
+    local kdir="$VENV/share/jupyter/kernels/rust" launcher="$ROOT/scripts/evcxr-kernel.sh" current=""
     if [[ -f "$kdir/kernel.json" ]]; then
-        exe="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["argv"][0])' "$kdir/kernel.json" 2>/dev/null || true)"
+        current="$("$VENV/bin/python" -c 'import json,sys; k=json.load(open(sys.argv[1])); print(k["argv"][0], k.get("env", {}).get("RASTERLAB_EVCXR", ""))' "$kdir/kernel.json" 2>/dev/null || true)"
     fi
-    if [[ -n "$exe" && -x "$exe" ]]; then
-        say "rust kernel ($kdir -> $exe): ok (present)"
+    if [[ "$current" == "$launcher $evcxr" ]]; then
+        say "rust kernel ($kdir -> scripts/evcxr-kernel.sh -> $evcxr): ok (present)"
         return
     fi
-    say "rust kernel: registering into $VENV"
+    say "rust kernel: registering into $VENV (through scripts/evcxr-kernel.sh)"
     JUPYTER_PATH="$VENV/share/jupyter" "$evcxr" --install >/dev/null
+    "$VENV/bin/python" - "$kdir/kernel.json" "$launcher" "$evcxr" <<'PY'
+import json, sys
+path, launcher, evcxr = sys.argv[1:4]
+spec = json.load(open(path))
+spec["argv"] = [launcher, "--control_file", "{connection_file}"]
+spec.setdefault("env", {})["RASTERLAB_EVCXR"] = evcxr
+json.dump(spec, open(path, "w"), indent=2)
+PY
     "$VENV/bin/jupyter" kernelspec list 2>/dev/null | grep -Eq '^[[:space:]]*rust[[:space:]]' ||
         die "rust kernel not visible in '$VENV/bin/jupyter kernelspec list'"
     say "rust kernel: registered ($kdir)"

@@ -31,6 +31,14 @@
 //! `profile` (the executor sees only the [`runtime::observe::RunObserver`] trait), and the notebook
 //! reprs in `display`.
 //!
+//! ## Cargo features
+//!
+//! Notebooks compile the crate inside the kernel, so the defaults are what they need:
+//! `profile` (the [`profile`] module: profilers and their SVG figures, plotters) and
+//! `dashboard` (the [`dashboard`] module). `spectral` adds
+//! `cluster::SpectralClustering` (faer); `cli` builds the `rasterlab` program (clap).
+//! Without default features the core (rasters, lazy arrays, k-means, display) remains.
+//!
 //! ```no_run
 //! use rasterlab::prelude::*;
 //!
@@ -47,10 +55,12 @@
 pub mod array;
 pub mod cluster;
 pub mod core;
+#[cfg(feature = "dashboard")]
 pub mod dashboard;
 pub mod datasets;
 pub mod display;
 pub mod error;
+#[cfg(feature = "profile")]
 pub mod profile;
 pub mod raster;
 pub mod runtime;
@@ -65,15 +75,16 @@ pub use runtime::cancel::CancelToken;
 /// The handful of names a notebook needs: `use rasterlab::prelude::*;`.
 pub mod prelude {
     pub use crate::array::{Block, LazyArray, Period, SaveReport, Stat};
-    pub use crate::cluster::{
-        Gamma, Init, KMeans, KMeansModel, LabelMap, MiniBatchKMeans, Samples, SpectralClustering,
-        SpectralModel,
-    };
+    #[cfg(feature = "spectral")]
+    pub use crate::cluster::{Gamma, SpectralClustering, SpectralModel};
+    pub use crate::cluster::{Init, KMeans, KMeansModel, LabelMap, MiniBatchKMeans, Samples};
     pub use crate::core::dtype::{DataType, OutputType};
     pub use crate::core::window::Window;
+    #[cfg(feature = "dashboard")]
     pub use crate::dashboard::{Dashboard, DashboardOptions};
     pub use crate::display::{Colormap, Image, Show, Table};
     pub use crate::error::{Error, Result};
+    #[cfg(feature = "profile")]
     pub use crate::profile::{CacheProfiler, Profiler, ResourceProfiler};
     pub use crate::raster::align::{Align, Resampling};
     pub use crate::raster::write::{Compression, Layout, OverviewResampling};

@@ -212,6 +212,8 @@ impl LazyArray {
 
     /// Reports every task of later runs to `observer` (`LazyArray::observe(&Profiler)` in
     /// `profile` is the public way in).
+    // Only the `profile` feature calls it (through `observe`).
+    #[cfg_attr(not(feature = "profile"), allow(dead_code))]
     pub(crate) fn with_observer(mut self, observer: Arc<dyn RunObserver>) -> LazyArray {
         self.observer = Some(observer);
         self

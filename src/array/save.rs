@@ -134,6 +134,8 @@ impl Save {
 
     /// Reports every task of the save to `observer` (`Save::observe(&Profiler)` in
     /// `profile` is the public way in).
+    // Only the `profile` feature calls it (through `observe`).
+    #[cfg_attr(not(feature = "profile"), allow(dead_code))]
     pub(crate) fn with_observer(mut self, observer: Arc<dyn RunObserver>) -> Save {
         self.array = self.array.with_observer(observer);
         self

@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod minibatch;
 mod raster_io;
 pub mod samples;
+#[cfg(feature = "spectral")]
 pub mod spectral;
 mod stats;
 
@@ -49,6 +50,7 @@ pub use metrics::{adjusted_rand_index, inertia, silhouette_score};
 pub use minibatch::MiniBatchKMeans;
 pub use raster_io::{MAX_LABEL_MAP_K, WriteLabels};
 pub use samples::{LabelMap, Samples, Scaler, SourceGrid};
+#[cfg(feature = "spectral")]
 pub use spectral::{Gamma, SpectralClustering, SpectralMode, SpectralModel};
 
 /// A borrowed samples x features matrix in `f32` or `f64`: what the estimators take.

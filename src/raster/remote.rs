@@ -457,7 +457,11 @@ mod tests {
         let get = |key: &CStr| {
             // SAFETY: a NUL-terminated key; the result is copied at once.
             let v = unsafe { gdal_sys::CPLGetConfigOption(key.as_ptr(), std::ptr::null()) };
-            (!v.is_null()).then(|| unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned())
+            (!v.is_null()).then(|| {
+                // SAFETY: GDAL returns a NUL-terminated string it owns; copied before any
+                // other config call could free it.
+                unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned()
+            })
         };
         let key = c"GDAL_DISABLE_READDIR_ON_OPEN";
         if get(key).is_some() {

@@ -50,6 +50,8 @@ pub fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
+// The CLI helpers name the binary, which exists only with the `cli` feature.
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod cube;
 

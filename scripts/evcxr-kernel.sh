@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Jupyter kernel launcher for evcxr (registered as the `rust` kernel by scripts/setup.sh).
+#
+# evcxr compiles every cell in a build folder. By default that folder is a fresh temporary
+# directory per kernel, so each new kernel (a restart, a second notebook) recompiles
+# rasterlab and all its dependencies; a killed kernel also leaves its ~440 MB folder in
+# /tmp. One fixed EVCXR_TMPDIR for everybody is fast but breaks as soon as two kernels
+# share it (evcxr renames its libraries in place). This launcher leases a persistent
+# build folder from a small pool instead: the first free `slot-N` (an exclusive flock on
+# `slot-N.lock`, held by the kernel and its children for their whole life and released by
+# the kernel's death, however it dies). A restarted kernel gets its warm folder back, two
+# live kernels never share one, and nothing is left in /tmp.
+#
+#   EVCXR_TMPDIR set             used as is (no lease): tests/notebooks.rs does this
+#   RASTERLAB_EVCXR_POOL=DIR     the pool (default ${XDG_CACHE_HOME:-~/.cache}/rasterlab/evcxr-pool)
+#   RASTERLAB_EVCXR_SLOTS=N      at most N folders (default 8; ~450 MB each); when all are
+#                                leased, the kernel builds in evcxr's own temporary folder
+#   RASTERLAB_EVCXR=PATH         the evcxr_jupyter binary (set in kernel.json by the set-up)
+set -euo pipefail
+
+evcxr="${RASTERLAB_EVCXR:-$(command -v evcxr_jupyter || echo "${CARGO_HOME:-$HOME/.cargo}/bin/evcxr_jupyter")}"
+[[ -x "$evcxr" ]] || { echo "rasterlab kernel: evcxr_jupyter not found ($evcxr): run make setup" >&2; exit 1; }
+
+if [[ -n "${EVCXR_TMPDIR:-}" ]]; then
+    exec "$evcxr" "$@"
+fi
+
+pool="${RASTERLAB_EVCXR_POOL:-${XDG_CACHE_HOME:-$HOME/.cache}/rasterlab/evcxr-pool}"
+slots="${RASTERLAB_EVCXR_SLOTS:-8}"
+if mkdir -p "$pool" 2>/dev/null && command -v flock >/dev/null 2>&1; then
+    for ((i = 0; i < slots; i++)); do
+        # The descriptor stays open across exec: evcxr_jupyter and everything it starts hold
+        # the lock; it is released only when the last of them has exited.
+        exec {lock}>>"$pool/slot-$i.lock" || continue
+        if flock -n "$lock"; then
+            mkdir -p "$pool/slot-$i"
+            export EVCXR_TMPDIR="$pool/slot-$i"
+            exec "$evcxr" "$@"
+        fi
+        exec {lock}>&-
+    done
+    echo "rasterlab kernel: all $slots build folders in $pool are in use; building in a temporary folder" >&2
+else
+    echo "rasterlab kernel: cannot use $pool (or no flock); building in a temporary folder" >&2
+fi
+exec "$evcxr" "$@"
