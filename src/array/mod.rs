@@ -53,6 +53,7 @@ use time::{Axis, TimeOp};
 /// # Ok::<(), rasterlab::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "a lazy array computes nothing until .compute(), .save(..).run() or .map_blocks(..)"]
 pub struct LazyArray {
     raster: Raster,
     vars: Vec<(String, Expr)>,

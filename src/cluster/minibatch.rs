@@ -56,6 +56,7 @@ const MIN_STEPS: usize = 1000;
 /// # Ok::<(), rasterlab::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "parameters do nothing until .fit(..) or .fit_raster(..)"]
 pub struct MiniBatchKMeans {
     k: usize,
     batch_size: usize,

@@ -87,6 +87,7 @@ const MAX_CONNECTIONS: usize = 64;
 /// assert_eq!(opts.link_for(8787), "/user/me/proxy/8787/");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
+#[must_use = "options do nothing until Dashboard::start_with(..)"]
 pub struct DashboardOptions {
     /// Port on 127.0.0.1; `None` (default) takes any free port.
     pub port: Option<u16>,

@@ -99,6 +99,7 @@ impl PartialEq for BandInfo {
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(into = "plan::RasterPlan", try_from = "plan::RasterPlan")]
+#[must_use = "the with_* and subset methods return a new Raster; the receiver is unchanged"]
 pub struct Raster {
     /// Every source band, time-major: step `t`, band `b` is `bands[t * per_step + b]`.
     bands: Vec<BandInfo>,

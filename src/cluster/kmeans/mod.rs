@@ -131,6 +131,7 @@ impl fmt::Display for Algorithm {
 /// # Ok::<(), rasterlab::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "parameters do nothing until .fit(..)"]
 pub struct KMeans {
     k: usize,
     seed: u64,

@@ -87,6 +87,7 @@ impl fmt::Display for SpectralMode {
 /// # Ok::<(), rasterlab::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "parameters do nothing until .fit(..)"]
 pub struct SpectralClustering {
     k: usize,
     gamma: Gamma,
