@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 /// a pixel with no valid value is NaN (and 0 for `Count`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Stat {
     /// Number of valid values.
     Count,
@@ -76,6 +77,7 @@ impl fmt::Display for Stat {
 /// their last day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Period {
     /// Monday to Sunday, labelled by the Sunday.
     Week,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The stored type of a saved array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum OutputType {
     /// 8-bit unsigned.
     Byte,

@@ -19,6 +19,7 @@ pub use cog::{Layout, OverviewResampling};
 
 /// Compression of a GeoTIFF's tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Compression {
     /// No compression: fastest to write, largest file.
     None,

@@ -11,6 +11,7 @@ use crate::core::window::Window;
 
 /// What a recorded task did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TaskKind {
     /// Reading (decoding) a chunk's input pixels.
     Read,

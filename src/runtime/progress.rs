@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// How a long call reports progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ProgressMode {
     /// Lines inside evcxr, a bar on a terminal, nothing otherwise.
     #[default]

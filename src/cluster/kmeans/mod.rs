@@ -57,6 +57,7 @@ use crate::runtime::progress::ProgressMode;
 
 /// How the initial centroids are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Init {
     /// Greedy k-means++ as scikit-learn: each new centroid is the best (lowest potential)
     /// of `2 + ln k` candidates drawn with probability proportional to the squared
@@ -82,6 +83,7 @@ impl fmt::Display for Init {
 /// How each iteration assigns samples to centroids. All give the same clustering (up to
 /// floating-point ties); they differ in speed only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Algorithm {
     /// Lloyd when `k * features <= 64`, Hamerly otherwise (see the module notes).
     #[default]

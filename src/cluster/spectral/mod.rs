@@ -38,6 +38,7 @@ use crate::runtime::progress::{Progress, ProgressMode};
 
 /// The RBF kernel coefficient.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
 pub enum Gamma {
     /// `1 / (n_features * var(x))` over all values (scikit-learn's `'scale'` rule; 1 when
     /// the data are constant).
@@ -49,6 +50,7 @@ pub enum Gamma {
 
 /// Exact affinity matrix or Nystrom approximation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum SpectralMode {
     /// Full n x n affinity (scikit-learn). Memory about 2 n^2 bytes.
     Exact,

@@ -30,6 +30,7 @@ use crate::raster::output::PendingFile;
 /// How the overviews of a Cloud-Optimized GeoTIFF are computed from the pixels of the
 /// level below (GDAL's resampling methods of the same names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum OverviewResampling {
     /// The pixel nearest the centre: keeps the values exactly (labels, classes).
     Nearest,
@@ -116,6 +117,7 @@ impl fmt::Display for OverviewResampling {
 
 /// The layout of a GeoTIFF output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Layout {
     /// A tiled GeoTIFF without overviews (the default): written once, fastest.
     #[default]
