@@ -19,7 +19,7 @@ pub struct ResourceSample {
     pub rss_bytes: u64,
 }
 
-/// What the dashboard shows, as [`Dashboard::status`] and `/status.json` return it.
+/// What the dashboard shows, as [`Dashboard::status`](super::Dashboard::status) and `/status.json` return it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DashboardStatus {
     /// Seconds since the dashboard started.
