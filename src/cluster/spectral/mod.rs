@@ -183,38 +183,7 @@ impl SpectralClustering {
         let (n, d) = view.dim();
         check_k(self.k, n, d)?;
         super::check_label_k(self.k, x)?;
-        if self.n_init == 0 {
-            return Err(Error::invalid(
-                "n_init",
-                "at least one initialisation is needed",
-            ));
-        }
-        if let Gamma::Value(g) = self.gamma
-            && !(g > 0.0 && g.is_finite())
-        {
-            return Err(Error::invalid(
-                "gamma",
-                format!("{g}: must be a finite number > 0"),
-            ));
-        }
-        if self.mode == SpectralMode::Nystrom {
-            if self.n_components == 0 || self.n_components < self.k {
-                return Err(Error::invalid(
-                    "n_components",
-                    format!(
-                        "{} landmarks cannot give {} eigenvectors: use at least k",
-                        self.n_components, self.k
-                    ),
-                ));
-            }
-            if self.n_components >= n {
-                return Err(Error::TooFewSamples {
-                    what: "n_components",
-                    requested: self.n_components,
-                    available: n,
-                });
-            }
-        }
+        self.validate(n)?;
         let plan = super::plan(self.threads)?;
         if self.mode == SpectralMode::Exact {
             // the packed f32 lower triangle
@@ -281,5 +250,42 @@ impl SpectralClustering {
             seconds: start.elapsed().as_secs_f64(),
             threads: plan.threads(),
         })
+    }
+
+    /// The checks of the parameters against `n` samples that need no memory budget.
+    fn validate(&self, n: usize) -> Result<()> {
+        if self.n_init == 0 {
+            return Err(Error::invalid(
+                "n_init",
+                "at least one initialisation is needed",
+            ));
+        }
+        if let Gamma::Value(g) = self.gamma
+            && !(g > 0.0 && g.is_finite())
+        {
+            return Err(Error::invalid(
+                "gamma",
+                format!("{g}: must be a finite number > 0"),
+            ));
+        }
+        if self.mode == SpectralMode::Nystrom {
+            if self.n_components == 0 || self.n_components < self.k {
+                return Err(Error::invalid(
+                    "n_components",
+                    format!(
+                        "{} landmarks cannot give {} eigenvectors: use at least k",
+                        self.n_components, self.k
+                    ),
+                ));
+            }
+            if self.n_components >= n {
+                return Err(Error::TooFewSamples {
+                    what: "n_components",
+                    requested: self.n_components,
+                    available: n,
+                });
+            }
+        }
+        Ok(())
     }
 }
