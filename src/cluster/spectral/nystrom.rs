@@ -22,13 +22,7 @@ pub(super) fn nystrom_embedding(
     seed: u64,
     prog: &mut Progress,
 ) -> Result<(Array2<f64>, Vec<f64>)> {
-    let mut rng = Rng::new(seed);
-    let mut perm: Vec<usize> = (0..n).collect();
-    rng.shuffle(&mut perm);
-    let mut keep = perm[..l].to_vec();
-    let mut rest = perm[l..].to_vec();
-    keep.sort_unstable();
-    rest.sort_unstable();
+    let (keep, rest) = split_landmarks(n, l, seed);
     let gather = |idx: &[usize]| -> Vec<f64> {
         idx.iter()
             .flat_map(|&i| x[i * d..(i + 1) * d].to_vec())
@@ -38,7 +32,6 @@ pub(super) fn nystrom_embedding(
     let xr = gather(&rest);
     let sqk = sq_norms(&xk, d);
     let sqr = sq_norms(&xr, d);
-    let nr = rest.len();
     prog.message("landmark affinities");
 
     // A (l x l), exact
@@ -47,39 +40,16 @@ pub(super) fn nystrom_embedding(
     for i in 0..l {
         a[i * l + i] = 1.0;
     }
+    let lm = Landmarks {
+        xk: &xk,
+        sqk: &sqk,
+        xr: &xr,
+        sqr: &sqr,
+        d,
+        gamma,
+    };
     // pass 1 over B = affinity(keep, rest): row sums b1 and column sums b2
-    let blocks: Vec<(Vec<f64>, Vec<f64>)> = (0..nr.div_ceil(BLOCK))
-        .into_par_iter()
-        .map(|b| {
-            let j0 = b * BLOCK;
-            let nb = BLOCK.min(nr - j0);
-            let mut blk = vec![0.0; l * nb];
-            rbf_block(
-                &xk,
-                &sqk,
-                &xr[j0 * d..(j0 + nb) * d],
-                &sqr[j0..j0 + nb],
-                d,
-                gamma,
-                &mut blk,
-            );
-            let mut rows = vec![0.0; l];
-            let cols: Vec<f64> = blk
-                .chunks_exact(l)
-                .map(|col| {
-                    rows.iter_mut().zip(col).for_each(|(r, v)| *r += v);
-                    col.iter().sum()
-                })
-                .collect();
-            (rows, cols)
-        })
-        .collect();
-    let mut b1 = vec![0.0; l];
-    let mut b2 = Vec::with_capacity(nr);
-    for (rows, cols) in blocks {
-        b1.iter_mut().zip(rows).for_each(|(s, v)| *s += v);
-        b2.extend(cols);
-    }
+    let (b1, b2) = lm.sums();
     // a = A.sum(0); d1_si = 1 / sqrt(a + b1)
     let a_col: Vec<f64> = a.chunks_exact(l).map(|col| col.iter().sum()).collect();
     let d1: Vec<f64> = a_col
@@ -134,45 +104,27 @@ pub(super) fn nystrom_embedding(
         }
     }
     // pass 2: rows of the rest
-    let rows: Vec<Vec<f64>> = (0..nr.div_ceil(BLOCK))
-        .into_par_iter()
-        .map(|b| {
-            let j0 = b * BLOCK;
-            let nb = BLOCK.min(nr - j0);
-            let mut blk = vec![0.0; l * nb];
-            rbf_block(
-                &xk,
-                &sqk,
-                &xr[j0 * d..(j0 + nb) * d],
-                &sqr[j0..j0 + nb],
-                d,
-                gamma,
-                &mut blk,
-            );
-            let mut out = vec![0.0; nb * k];
-            for (c, col) in blk.chunks_exact(l).enumerate() {
-                let bt_inner: f64 = col.iter().zip(&inner).map(|(a, b)| a * b).sum();
-                let deg = b2[j0 + c] + bt_inner;
-                // the row is normalized below, so only the sign of d2 matters; an
-                // approximate degree <= 0 (possible with the pseudo-inverse) counts as 1
-                let d2 = if deg > 0.0 && deg.is_finite() {
-                    1.0 / deg.sqrt()
-                } else {
-                    1.0
-                };
-                for (i, &bij) in col.iter().enumerate() {
-                    let wi = &w[i * k..(i + 1) * k];
-                    for (o, wv) in out[c * k..(c + 1) * k].iter_mut().zip(wi) {
-                        *o += bij * wv;
-                    }
-                }
-                out[c * k..(c + 1) * k]
-                    .iter_mut()
-                    .for_each(|o| *o *= scale * d2);
-            }
-            out
-        })
-        .collect();
+    let rows = lm.extend(&b2, &inner, &w, k, scale);
+    place_rows(&mut emb, &rows, &rest, k);
+    prog.inc(1);
+    Ok((emb, s))
+}
+
+/// `l` landmarks drawn at random (seeded) and the other samples, both in index order.
+fn split_landmarks(n: usize, l: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut rng = Rng::new(seed);
+    let mut perm: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut perm);
+    let mut keep = perm[..l].to_vec();
+    let mut rest = perm[l..].to_vec();
+    keep.sort_unstable();
+    rest.sort_unstable();
+    (keep, rest)
+}
+
+/// Puts the rows of the other samples (`rows`, per block of `BLOCK`) in place and
+/// normalizes every row of the embedding to unit length.
+fn place_rows(emb: &mut Array2<f64>, rows: &[Vec<f64>], rest: &[usize], k: usize) {
     for (b, block) in rows.iter().enumerate() {
         for (c, row) in block.chunks_exact(k).enumerate() {
             let j = rest[b * BLOCK + c];
@@ -188,6 +140,102 @@ pub(super) fn nystrom_embedding(
             r.mapv_inplace(|v| v / norm);
         }
     });
-    prog.inc(1);
-    Ok((emb, s))
+}
+
+/// The landmarks (`keep`) and the other samples (`rest`) of a Nystrom embedding, with
+/// their squared norms: what both passes over `B = affinity(keep, rest)` need. `B` is
+/// computed block by block in each pass and never held whole.
+struct Landmarks<'a> {
+    xk: &'a [f64],
+    sqk: &'a [f64],
+    xr: &'a [f64],
+    sqr: &'a [f64],
+    d: usize,
+    gamma: f64,
+}
+
+impl Landmarks<'_> {
+    /// Pass 1: row sums (`b1`, one per landmark) and column sums (`b2`, one per other
+    /// sample) of `B`, in block order.
+    fn sums(&self) -> (Vec<f64>, Vec<f64>) {
+        let (l, nr, d) = (self.sqk.len(), self.sqr.len(), self.d);
+        let blocks: Vec<(Vec<f64>, Vec<f64>)> = (0..nr.div_ceil(BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let j0 = b * BLOCK;
+                let nb = BLOCK.min(nr - j0);
+                let mut blk = vec![0.0; l * nb];
+                rbf_block(
+                    self.xk,
+                    self.sqk,
+                    &self.xr[j0 * d..(j0 + nb) * d],
+                    &self.sqr[j0..j0 + nb],
+                    self.d,
+                    self.gamma,
+                    &mut blk,
+                );
+                let mut rows = vec![0.0; l];
+                let cols: Vec<f64> = blk
+                    .chunks_exact(l)
+                    .map(|col| {
+                        rows.iter_mut().zip(col).for_each(|(r, v)| *r += v);
+                        col.iter().sum()
+                    })
+                    .collect();
+                (rows, cols)
+            })
+            .collect();
+        let mut b1 = vec![0.0; l];
+        let mut b2 = Vec::with_capacity(nr);
+        for (rows, cols) in blocks {
+            b1.iter_mut().zip(rows).for_each(|(s, v)| *s += v);
+            b2.extend(cols);
+        }
+        (b1, b2)
+    }
+
+    /// Pass 2: the embedding rows of the other samples, `d2_j * B[:, j]^T W` scaled, per
+    /// block of `BLOCK` samples (`k` values per sample).
+    fn extend(&self, b2: &[f64], inner: &[f64], w: &[f64], k: usize, scale: f64) -> Vec<Vec<f64>> {
+        let (l, nr, d) = (self.sqk.len(), self.sqr.len(), self.d);
+        (0..nr.div_ceil(BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let j0 = b * BLOCK;
+                let nb = BLOCK.min(nr - j0);
+                let mut blk = vec![0.0; l * nb];
+                rbf_block(
+                    self.xk,
+                    self.sqk,
+                    &self.xr[j0 * d..(j0 + nb) * d],
+                    &self.sqr[j0..j0 + nb],
+                    self.d,
+                    self.gamma,
+                    &mut blk,
+                );
+                let mut out = vec![0.0; nb * k];
+                for (c, col) in blk.chunks_exact(l).enumerate() {
+                    let bt_inner: f64 = col.iter().zip(inner).map(|(a, b)| a * b).sum();
+                    let deg = b2[j0 + c] + bt_inner;
+                    // the row is normalized below, so only the sign of d2 matters; an
+                    // approximate degree <= 0 (possible with the pseudo-inverse) counts as 1
+                    let d2 = if deg > 0.0 && deg.is_finite() {
+                        1.0 / deg.sqrt()
+                    } else {
+                        1.0
+                    };
+                    for (i, &bij) in col.iter().enumerate() {
+                        let wi = &w[i * k..(i + 1) * k];
+                        for (o, wv) in out[c * k..(c + 1) * k].iter_mut().zip(wi) {
+                            *o += bij * wv;
+                        }
+                    }
+                    out[c * k..(c + 1) * k]
+                        .iter_mut()
+                        .for_each(|o| *o *= scale * d2);
+                }
+                out
+            })
+            .collect()
+    }
 }
