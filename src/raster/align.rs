@@ -562,12 +562,6 @@ impl Raster {
             .into_iter()
             .map(|p| p.as_ref().to_path_buf())
             .collect();
-        if paths.len() != dates.len() {
-            return Err(Error::invalid(
-                "dates",
-                format!("{} dates for {} files", dates.len(), paths.len()),
-            ));
-        }
         let target = resolve_for(&paths, align)?;
         Raster::stack(&paths, Stack::Time, Some(dates), Some(&target))
     }

@@ -352,12 +352,6 @@ impl Raster {
             .into_iter()
             .map(|p| p.as_ref().to_path_buf())
             .collect();
-        if paths.len() != dates.len() {
-            return Err(Error::invalid(
-                "dates",
-                format!("{} dates for {} files", dates.len(), paths.len()),
-            ));
-        }
         Self::stack(&paths, Stack::Time, Some(dates), None)
     }
 
@@ -382,6 +376,15 @@ impl Raster {
         dates: Option<&[NaiveDate]>,
         align: Option<&align::Target>,
     ) -> Result<Raster> {
+        // One check for every time stack with given dates (plain and aligned).
+        if let Some(dates) = dates
+            && paths.len() != dates.len()
+        {
+            return Err(Error::invalid(
+                "dates",
+                format!("{} dates for {} files", dates.len(), paths.len()),
+            ));
+        }
         let first = paths
             .first()
             .ok_or_else(|| Error::invalid("stack", "no file given"))?
