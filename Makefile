@@ -42,11 +42,14 @@ demo: setup
 	cargo build --release
 	bash scripts/demo.sh
 
+# Tests run with feature `mpi` (tests/mpi.rs starts real mpirun jobs); clippy also checks
+# the default build, which must not change without the feature.
 test: setup
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
-	cargo test --all-targets
-	cargo test --doc
+	cargo clippy --all-targets --features mpi -- -D warnings
+	cargo test --all-targets --features mpi
+	cargo test --doc --features mpi
 
 # Side-by-side benchmarks with the Python peers (see bench/run.py): BENCH_RUNS=3,
 # BENCH_QUICK=1 (1 run, a few rows), BENCH_THREADS, BENCH_ONLY=W1,W6, BENCH_PROFILE=1.
