@@ -242,6 +242,16 @@ pub enum Error {
         /// What is wrong, in serde's words.
         reason: String,
     },
+
+    /// A rank of a distributed run (MPI, feature `mpi`) failed; `message` is its error,
+    /// which names the chunk when a chunk failed.
+    #[error("rank {rank} failed: {message}")]
+    Rank {
+        /// The failed rank (0-based, as `mpirun` numbers them).
+        rank: usize,
+        /// Its error.
+        message: String,
+    },
 }
 
 impl Error {

@@ -33,6 +33,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("display", 6),
     ("profile", 6),
     ("dashboard", 6),
+    ("distributed", 6),
 ];
 
 /// Back edges tolerated for now, as `(from, to, why)`; `from` and `to` are top-level
