@@ -216,7 +216,11 @@ impl Save {
         rank_threads: Vec<usize>,
         start: Instant,
     ) -> Result<SaveReport> {
-        let mut writer = TiffWriter::create_with_layout(&self.path, &job.spec, self.layout)?;
+        // The writer compresses every rank's tiles: GDAL may use all the node's cores
+        // for it (one rank's pool would give it one thread and make it the bottleneck).
+        let mut spec = job.spec.clone();
+        spec.threads = PoolPlan::detect()?.threads().max(spec.threads);
+        let mut writer = TiffWriter::create_with_layout(&self.path, &spec, self.layout)?;
         let label = format!("save {}", self.path.display());
         // One progress line for the whole grid, on rank 0 only.
         let mut progress =
