@@ -369,3 +369,24 @@ fn a_newer_plan_is_refused_by_rasterlab_run() {
     );
     assert!(!dir.path().join("x.tif").exists());
 }
+
+/// `map_blocks` is a closure: a plan that asks for it is refused with a typed error
+/// pointing to the compiled-binary route.
+#[test]
+fn a_plan_cannot_carry_map_blocks() {
+    let scene = Raster::open(data(SCENE)).expect("open");
+    let text_ = scene
+        .band("band1")
+        .expect("band")
+        .save("x.tif")
+        .to_plan()
+        .expect("plan");
+    let asked = text_.replacen("\"task\": \"save\"", "\"task\": \"map_blocks\"", 1);
+    let err = Save::from_plan(&asked).expect_err("refused");
+    assert!(
+        matches!(&err, Error::ClosureInPlan { task } if task == "map_blocks"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("compiled code"), "{err}");
+    assert!(err.to_string().contains("mpirun"), "{err}");
+}

@@ -147,8 +147,9 @@ impl Save {
     /// default run settings.
     ///
     /// Errors: [`Error::PlanVersion`] for a plan of another format version (a newer
-    /// rasterlab's), [`Error::InvalidPlan`] with line and column for text that is not a
-    /// plan.
+    /// rasterlab's), [`Error::ClosureInPlan`] for a plan asking for `map_blocks` (a
+    /// function cannot travel in a plan), [`Error::InvalidPlan`] with line and column for
+    /// text that is not a plan.
     pub fn from_plan(text: &str) -> Result<Save> {
         let header: Header = serde_json::from_str(text).map_err(|e| invalid(&e))?;
         if let Some(found) = header.version
@@ -168,6 +169,16 @@ impl Save {
                 reason,
             }
         };
+        if [
+            "map_blocks",
+            "try_map_blocks",
+            "map_collect",
+            "try_map_collect",
+        ]
+        .contains(&plan.task.as_str())
+        {
+            return Err(Error::ClosureInPlan { task: plan.task });
+        }
         if plan.task != "save" {
             return Err(at_end(format!(
                 "task {:?} (this rasterlab runs \"save\" plans; closures such as map_blocks cannot be part of a plan)",
