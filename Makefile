@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 # Cargo features beyond the notebook defaults that builds and tests need. Not `--all-features`:
 # a feature may need system libraries that `make setup` does not install.
-FEATURES := cli,dashboard,profile,spectral
+FEATURES := cli,dashboard,profile,spectral,mpi
 
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # rasterlab set-up: installs only what is missing, so a second run takes seconds.
 #
-#   1. system packages (GDAL headers/tools, pkg-config, fontconfig) via apt-get
+#   1. system packages (GDAL headers/tools, pkg-config, fontconfig, Open MPI, libclang) via apt-get
 #      (root, or sudo when it works without a password); skipped when
 #      RASTERLAB_SKIP_SYSTEM=1 or when an active conda env provides gdal-config
 #   2. the Python environment for notebooks and reference checks
@@ -30,9 +30,11 @@ PYTHON="${PYTHON:-python3}"
 REQS="$ROOT/scripts/requirements-notebook.txt"
 EVCXR_VERSION="${RASTERLAB_EVCXR_VERSION:-0.22.0}"
 EVCXR_WAIT="${RASTERLAB_EVCXR_WAIT:-1500}"
-# slurmctld slurmd slurm-client munge: the single-node Slurm tests/slurm.rs starts
+# slurmctld slurmd slurm-client munge: the single-node Slurm tests/slurm.rs starts;
+# libopenmpi-dev openmpi-bin libclang-dev: feature `mpi` (rsmpi binds Open MPI with bindgen,
+# which needs libclang), built and tested by `make test` (tests/mpi.rs).
 APT_PACKAGES=(libgdal-dev gdal-bin pkg-config libfontconfig1-dev make netcdf-bin
-    slurmctld slurmd slurm-client munge)
+    slurmctld slurmd slurm-client munge libopenmpi-dev openmpi-bin libclang-dev)
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }

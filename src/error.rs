@@ -252,6 +252,26 @@ pub enum Error {
         /// Its message, or what was wrong with its answer.
         reason: String,
     },
+
+    /// A plan asking for work done by a closure (`map_blocks`, `map_collect`): closures
+    /// are compiled code, which no plan file can carry.
+    #[error(
+        "a plan cannot hold {task}: its function is compiled code, not data; build the same array in a program of your own and call {task} there, started by mpirun/srun (README: Beyond one machine)"
+    )]
+    ClosureInPlan {
+        /// The operation asked for (`map_blocks`).
+        task: String,
+    },
+
+    /// A rank of a distributed run (MPI, feature `mpi`) failed; `message` is its error,
+    /// which names the chunk when a chunk failed.
+    #[error("rank {rank} failed: {message}")]
+    Rank {
+        /// The failed rank (0-based, as `mpirun` numbers them).
+        rank: usize,
+        /// Its error.
+        message: String,
+    },
 }
 
 impl Error {

@@ -22,7 +22,7 @@
 //! | 3 raster | [`raster`] | GDAL sources, windowed reads, GeoTIFF writes |
 //! | 4 array | [`array`](mod@array) | lazy chunked arrays |
 //! | 5 cluster | [`cluster`] | samples, k-means, spectral clustering, metrics |
-//! | 6 front-ends | [`display`], [`profile`], [`dashboard`], [`datasets`], [`slurm`] | notebook rendering, profilers, the live dashboard, generated data, SLURM batch jobs |
+//! | 6 front-ends | [`display`], [`profile`], [`dashboard`], [`datasets`], [`slurm`], `distributed` (feature `mpi`) | notebook rendering, profilers, the live dashboard, generated data, SLURM batch jobs, MPI ranks |
 //!
 //! The CLI (`src/bin`) sits on top. An inherent `impl` block may live in a higher module
 //! than its type (as ndarray's integrations do), so a lower layer never needs to know the
@@ -59,6 +59,8 @@ pub mod core;
 pub mod dashboard;
 pub mod datasets;
 pub mod display;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 pub mod error;
 #[cfg(feature = "profile")]
 pub mod profile;

@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("profile", 6),
     ("dashboard", 6),
     ("slurm", 6),
+    ("distributed", 6),
 ];
 
 /// Back edges tolerated for now, as `(from, to, why)`; `from` and `to` are top-level

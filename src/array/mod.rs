@@ -7,6 +7,8 @@ mod blocks;
 mod expr;
 mod from_raster;
 mod ops;
+#[cfg(feature = "mpi")]
+mod part;
 mod plan;
 mod save;
 mod time;
@@ -19,6 +21,11 @@ use ndarray::Array3;
 
 pub use blocks::Block;
 pub use plan::PLAN_VERSION;
+#[cfg(feature = "mpi")]
+#[doc(hidden)]
+pub use save::FAULT_VAR;
+#[cfg(feature = "mpi")]
+pub(crate) use save::{Incoming, RankLink, panic_is_caught};
 pub use save::{OutputType, Save, SaveReport};
 pub use time::{Period, Stat};
 
@@ -453,6 +460,24 @@ impl LazyArray {
         post: impl Fn(usize, Window, Vec<f32>) -> Result<T> + Sync,
         sink: impl FnMut(usize, Window, T) -> Result<()>,
     ) -> Result<RunStats> {
+        let permits = self.permits(plan, grid)?;
+        let mut progress = Progress::new(self.progress, label, "chunks", grid.len() as u64);
+        run_chunks(
+            plan,
+            grid,
+            permits,
+            || Reader::open(&self.raster),
+            |reader, id, w| post(id, w, self.eval_window(reader, id, w)?),
+            sink,
+            &mut progress,
+            self.observer.as_deref(),
+        )
+    }
+
+    /// Checks the array and returns how many chunks of `grid` fit in `plan`'s memory
+    /// budget at once (at least 1; one chunk that does not fit is an error saying which
+    /// chunk size would); limits GDAL's cache for the run.
+    fn permits(&self, plan: &PoolPlan, grid: &ChunkGrid) -> Result<usize> {
         self.check()?;
         let chunk_bytes = self.chunk_bytes(grid)?;
         let permits = plan.memory_budget() / chunk_bytes.max(1);
@@ -470,17 +495,7 @@ impl LazyArray {
             ));
         }
         crate::raster::limit_gdal_cache();
-        let mut progress = Progress::new(self.progress, label, "chunks", grid.len() as u64);
-        run_chunks(
-            plan,
-            grid,
-            usize::try_from(permits).unwrap_or(usize::MAX),
-            || Reader::open(&self.raster),
-            |reader, id, w| post(id, w, self.eval_window(reader, id, w)?),
-            sink,
-            &mut progress,
-            self.observer.as_deref(),
-        )
+        Ok(usize::try_from(permits).unwrap_or(usize::MAX))
     }
 
     /// Computes the whole array into memory, shaped `(bands, rows, columns)`.

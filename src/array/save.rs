@@ -7,6 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::LazyArray;
+
+mod plan_file;
+// A save shared among MPI ranks (feature `mpi`, driven by `crate::distributed`).
+#[cfg(feature = "mpi")]
+mod ranks;
+
 pub use crate::core::dtype::OutputType;
 use crate::error::{Error, Result};
 use crate::raster::write::{Compression, Layout, OverviewResampling, TiffSpec, TiffWriter};
@@ -14,6 +20,11 @@ use crate::runtime::cancel::CancelToken;
 use crate::runtime::grid::ChunkGrid;
 use crate::runtime::observe::RunObserver;
 use crate::runtime::progress::ProgressMode;
+use crate::runtime::resources::PoolPlan;
+#[cfg(feature = "mpi")]
+pub use ranks::FAULT_VAR;
+#[cfg(feature = "mpi")]
+pub(crate) use ranks::{Incoming, RankLink, panic_is_caught};
 
 // Parsing lives here rather than in `core::dtype`, which may not use the crate's error.
 impl std::str::FromStr for OutputType {
@@ -176,6 +187,22 @@ impl Save {
     /// ([`Error::OutputIsInput`]) or that cannot be written ([`Error::Output`]).
     pub fn run(self) -> Result<SaveReport> {
         let start = std::time::Instant::now();
+        let job = self.prepare(None)?;
+        let mut writer = TiffWriter::create_with_layout(&self.path, &job.spec, self.layout)?;
+        let label = format!("save {}", self.path.display());
+        let stats = job.array.run(&job.plan, &job.grid, &label, |_, w, data| {
+            job.cancel.check()?;
+            job.write(&mut writer, w, data)
+        })?;
+        let chunks_elapsed = start.elapsed();
+        let path = writer.finish_unless(|| job.cancel.reason())?;
+        Ok(self.report(&job, path, stats.threads, start, chunks_elapsed))
+    }
+
+    /// Everything a save decides before the first chunk: checks of the output and the
+    /// array, the pool plan (`plan`, else the array's own), the chunk grid, the file's
+    /// spec and nodata fill.
+    fn prepare(&self, plan: Option<PoolPlan>) -> Result<Job> {
         crate::raster::output::check_output_path(&self.path)?;
         crate::raster::output::check_distinct(
             &[self.path.as_path()],
@@ -188,7 +215,10 @@ impl Save {
             None => self.array.clone(),
         };
         array.check()?;
-        let plan = array.plan()?;
+        let plan = match plan {
+            Some(p) => p,
+            None => array.plan()?,
+        };
         let grid = array.chunk_grid(&plan)?;
         let fill = match (array.fill, array.out_type.is_integer()) {
             (Some(v), _) => Some(v),
@@ -224,45 +254,83 @@ impl Save {
             compression: self.compression,
             tile: (tile(cw), tile(ch)),
             threads: plan.threads(),
-            band_names: names.clone(),
+            band_names: names,
         };
-        let mut writer = TiffWriter::create_with_layout(&self.path, &spec, self.layout)?;
-        let label = format!("save {}", self.path.display());
-        let nb = names.len();
-        let stats = array.run(&plan, &grid, &label, |_, w, mut data| {
-            cancel.check()?;
-            if let Some(v) = fill {
-                let v = v as f32;
-                data.iter_mut().filter(|x| x.is_nan()).for_each(|x| *x = v);
-            }
-            let n = w.len();
-            if nb == 1 {
-                return writer.write(1, w, data);
-            }
-            for b in 0..nb {
-                writer.write(b + 1, w, data[b * n..(b + 1) * n].to_vec())?;
-            }
-            Ok(())
-        })?;
-        let chunks_elapsed = start.elapsed();
-        let path = writer.finish_unless(|| cancel.reason())?;
-        let input_bytes =
-            raster.nbytes() * array.input_bands().len() as u64 / raster.band_count().max(1) as u64;
-        Ok(SaveReport {
+        Ok(Job {
+            array,
+            plan,
+            grid,
+            spec,
+            fill,
+            cancel,
+        })
+    }
+
+    /// The report of a save done by `job` that wrote `path`.
+    fn report(
+        &self,
+        job: &Job,
+        path: PathBuf,
+        threads: usize,
+        start: std::time::Instant,
+        chunks_elapsed: Duration,
+    ) -> SaveReport {
+        let raster = job.array.raster();
+        let input_bytes = raster.nbytes() * job.array.input_bands().len() as u64
+            / raster.band_count().max(1) as u64;
+        SaveReport {
             file_bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
             path,
-            expression: array.describe(),
-            bands: nb,
-            grid,
-            threads: stats.threads,
+            expression: job.array.describe(),
+            bands: job.spec.bands,
+            grid: job.grid,
+            threads,
             // Closing flushes the last tiles through the compressor: part of the save.
             elapsed: start.elapsed(),
             chunks_elapsed,
             input_bytes,
             compression: self.compression,
-            dtype: array.out_type,
+            dtype: job.array.out_type,
             layout: self.layout,
-        })
+            ranks: 1,
+            rank_threads: vec![threads],
+            bytes_between_ranks: 0,
+        }
+    }
+}
+
+/// A save ready to run: see [`Save::prepare`].
+struct Job {
+    array: LazyArray,
+    plan: PoolPlan,
+    grid: ChunkGrid,
+    spec: TiffSpec,
+    fill: Option<f64>,
+    cancel: CancelToken,
+}
+
+impl Job {
+    /// Writes one computed chunk (`bands x window` values, band-major): NaN becomes the
+    /// fill value.
+    fn write(
+        &self,
+        writer: &mut TiffWriter,
+        w: crate::runtime::grid::Window,
+        mut data: Vec<f32>,
+    ) -> Result<()> {
+        if let Some(v) = self.fill {
+            let v = v as f32;
+            data.iter_mut().filter(|x| x.is_nan()).for_each(|x| *x = v);
+        }
+        let n = w.len();
+        let nb = self.spec.bands;
+        if nb == 1 {
+            return writer.write(1, w, data);
+        }
+        for b in 0..nb {
+            writer.write(b + 1, w, data[b * n..(b + 1) * n].to_vec())?;
+        }
+        Ok(())
     }
 }
 
@@ -295,6 +363,13 @@ pub struct SaveReport {
     pub dtype: OutputType,
     /// Tiled, or cloud-optimized with overviews.
     pub layout: Layout,
+    /// Processes that computed chunks: 1, or the MPI ranks of a distributed save
+    /// (`crate::distributed`, feature `mpi`).
+    pub ranks: usize,
+    /// Worker threads of each rank, by rank.
+    pub rank_threads: Vec<usize>,
+    /// Chunk bytes sent from the other ranks to the writing rank (0 in one process).
+    pub bytes_between_ranks: u64,
 }
 
 impl SaveReport {
@@ -331,6 +406,15 @@ impl fmt::Display for SaveReport {
         )?;
         if self.layout.is_cog() {
             write!(f, "\n  layout:   {}", self.layout)?;
+        }
+        if self.ranks > 1 {
+            write!(
+                f,
+                "\n  ranks:    {} (threads per rank {:?}; {} sent to the writer)",
+                self.ranks,
+                self.rank_threads,
+                crate::core::fmt::human_bytes(self.bytes_between_ranks)
+            )?;
         }
         Ok(())
     }

@@ -317,6 +317,35 @@ pub fn remove_stale(dir: &Path) -> Vec<String> {
     removed
 }
 
+/// Removes the temporary files this process is writing for `final_path` (and their
+/// side-cars): for a process that is being ended (an MPI rank told to stop by its
+/// launcher while it waits in MPI) and has no time to unwind. Returns the names removed.
+pub fn remove_own(final_path: &Path) -> Vec<String> {
+    let Some(name) = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+    else {
+        return Vec::new();
+    };
+    let prefix = temp_prefix(&name, &host_tag(), std::process::id());
+    let Ok(entries) = std::fs::read_dir(parent_dir(final_path)) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if file.starts_with(&prefix)
+            && temp_owner(&file).is_some()
+            && regular
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed.push(file);
+        }
+    }
+    removed
+}
+
 /// A file being written under a temporary name next to its final name.
 ///
 /// Created exclusively (`O_CREAT | O_EXCL`: never through a planted symbolic link),

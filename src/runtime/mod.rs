@@ -18,6 +18,6 @@ mod cgroup;
 pub mod exec;
 pub mod grid;
 pub mod observe;
-mod panic;
+pub(crate) mod panic;
 pub mod progress;
 pub mod resources;

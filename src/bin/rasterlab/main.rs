@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use rasterlab::CancelToken;
 
 mod align;
+mod ranks;
+mod run_plan;
 mod signals;
 use rasterlab::prelude::*;
 use rasterlab::raster::time::parse_date;
@@ -44,6 +46,8 @@ enum Command {
     Product(Box<ProductArgs>),
     /// Cluster the valid pixels of a raster (bands as features) and write the label map.
     Cluster(Box<ClusterArgs>),
+    /// Execute a plan file written by `Save::to_plan_file` (under mpirun/srun: on every rank).
+    Run(Box<run_plan::RunArgs>),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -537,9 +541,14 @@ fn check_outputs(out: &OutArgs) -> rasterlab::Result<()> {
                     .into(),
             });
         }
-        rasterlab::raster::write::check_output_path(path)?;
+        check_output_path(path)?;
     }
     Ok(())
+}
+
+/// Refuses an output path that cannot be written (see [`check_outputs`]).
+fn check_output_path(path: &Path) -> rasterlab::Result<()> {
+    rasterlab::raster::write::check_output_path(path)
 }
 
 /// `--cog` and `--overview-resampling` (`default` when not given), parsed.
@@ -556,21 +565,21 @@ fn layout_arg(out: &OutArgs, default: OverviewResampling) -> rasterlab::Result<L
 
 /// `--memory`, parsed; an error names the option and the form allowed.
 fn memory_arg(out: &OutArgs) -> rasterlab::Result<Option<u64>> {
-    out.memory
-        .as_deref()
-        .map(|m| {
-            parse_bytes(m).map_err(|e| {
-                let why = match e {
-                    rasterlab::Error::Invalid { reason, .. } => reason,
-                    other => other.to_string(),
-                };
-                rasterlab::Error::invalid(
-                    "--memory",
-                    format!("{why} (allowed: a size such as 512MiB or 2GiB)"),
-                )
-            })
-        })
-        .transpose()
+    out.memory.as_deref().map(parse_memory).transpose()
+}
+
+/// A `--memory` value; an error names the option and the form allowed.
+fn parse_memory(m: &str) -> rasterlab::Result<u64> {
+    parse_bytes(m).map_err(|e| {
+        let why = match e {
+            rasterlab::Error::Invalid { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        rasterlab::Error::invalid(
+            "--memory",
+            format!("{why} (allowed: a size such as 512MiB or 2GiB)"),
+        )
+    })
 }
 
 /// `--bbox` as one token `xmin,ymin,xmax,ymax` (the four-token form is joined into it by
@@ -663,7 +672,10 @@ fn save_with(mut array: LazyArray, out: OutArgs, cancel: &CancelToken) -> raster
     if let Some(p) = &profiler {
         save = save.observe(p);
     }
-    let report = save.run()?;
+    // Under mpirun, every rank runs this; only rank 0 has a report to print.
+    let Some(report) = ranks::save(save)? else {
+        return Ok(());
+    };
     say(&report)?;
     if let (Some(p), Some(path)) = (&profiler, &out.profile) {
         p.save_svg(path)?;
@@ -766,6 +778,11 @@ fn run(cli: Cli, cancel: &CancelToken) -> rasterlab::Result<()> {
         Command::Reduce(args) => reduce(*args, cancel)?,
         Command::Product(args) => product(*args, cancel)?,
         Command::Cluster(args) => cluster(*args, cancel)?,
+        Command::Run(args) => {
+            if let Some(report) = run_plan::run(*args, cancel)? {
+                say(&report)?;
+            }
+        }
     }
     Ok(())
 }
@@ -781,7 +798,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = run(cli, interrupts.token());
+    let result = ranks::init().and_then(|()| run(cli, interrupts.token()));
+    ranks::finish();
     if let Some(code) = interrupts.exit_code() {
         // Interrupted: the run has stopped and removed its temporary file.
         let _ = writeln!(

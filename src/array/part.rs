@@ -1,0 +1,109 @@
+//! Running a part of an array's chunk grid: the chunks one process computes when several
+//! share a save (MPI ranks, see `crate::distributed`).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::LazyArray;
+use crate::error::{Error, Result};
+use crate::raster::Reader;
+use crate::runtime::exec::{RunStats, Windows, run_chunks};
+use crate::runtime::grid::{ChunkGrid, Window};
+use crate::runtime::panic::panic_message;
+use crate::runtime::progress::Progress;
+use crate::runtime::resources::PoolPlan;
+
+/// The chunks `ids` of `grid`, as a list of windows the executor can run.
+struct Part<'a> {
+    grid: &'a ChunkGrid,
+    ids: &'a [usize],
+}
+
+impl Windows for Part<'_> {
+    fn count(&self) -> usize {
+        self.ids.len()
+    }
+    fn window(&self, index: usize) -> Option<Window> {
+        self.grid.window(*self.ids.get(index)?)
+    }
+}
+
+/// Chunk `chunk` of `grid` in errors: the grid's index, not the index in a part.
+fn name_chunk(chunk: usize, window: Window, e: Error) -> Error {
+    match e {
+        Error::Chunk { .. }
+        | Error::Panic { .. }
+        | Error::Cancelled { .. }
+        | Error::Write { .. } => e,
+        other => Error::Chunk {
+            chunk,
+            window,
+            source: Box::new(other),
+        },
+    }
+}
+
+/// Balanced static split of `grid` among `parts` processes: contiguous runs of chunks
+/// (rows of chunks stay together, so each process reads neighbouring blocks) holding
+/// about the same number of pixels, hence bytes read, computed and sent. Part `part`'s
+/// chunk indices.
+pub(crate) fn split(grid: &ChunkGrid, parts: usize, part: usize) -> Vec<usize> {
+    let parts = parts.max(1) as u128;
+    let total: u128 = grid.iter().map(|w| w.len() as u128).sum();
+    let mut before = 0u128;
+    let mut mine = Vec::new();
+    for (i, w) in grid.iter().enumerate() {
+        let len = w.len() as u128;
+        // A chunk belongs to the part its middle pixel falls in.
+        let owner = ((before + len / 2) * parts / total.max(1)).min(parts - 1);
+        if owner == part as u128 {
+            mine.push(i);
+        }
+        before += len;
+    }
+    mine
+}
+
+impl LazyArray {
+    /// Runs the chunks `ids` of `grid` (indices into the whole grid), handing each result
+    /// to `sink` on this thread; `post`, `sink` and errors see grid indices. Same memory
+    /// permits as [`LazyArray::run_with`] for the same plan.
+    pub(crate) fn run_part<T: Send>(
+        &self,
+        plan: &PoolPlan,
+        grid: &ChunkGrid,
+        ids: &[usize],
+        label: &str,
+        post: impl Fn(usize, Window, Vec<f32>) -> Result<T> + Sync,
+        mut sink: impl FnMut(usize, Window, T) -> Result<()>,
+    ) -> Result<RunStats> {
+        let permits = self.permits(plan, grid)?;
+        let part = Part { grid, ids };
+        let global = |i: usize| ids.get(i).copied().unwrap_or(i);
+        let mut progress = Progress::new(self.progress, label, "chunks", ids.len() as u64);
+        run_chunks(
+            plan,
+            &part,
+            permits,
+            || Reader::open(&self.raster),
+            |reader, i, w| {
+                let id = global(i);
+                // Caught here rather than by the executor, so the error names the chunk
+                // of the grid.
+                catch_unwind(AssertUnwindSafe(|| {
+                    post(id, w, self.eval_window(reader, id, w)?)
+                }))
+                .map_err(|payload| Error::Panic {
+                    task: format!("chunk {id} ({w})"),
+                    message: panic_message(payload.as_ref()),
+                })?
+                .map_err(|e| name_chunk(id, w, e))
+            },
+            |i, w, t| {
+                let id = global(i);
+                sink(id, w, t).map_err(|e| name_chunk(id, w, e))
+            },
+            &mut progress,
+            self.observer.as_deref(),
+        )
+    }
+}

@@ -1,0 +1,393 @@
+//! A save shared among processes (ranks): every rank computes its part of the chunk grid
+//! on its own pool, and rank 0 also writes, receiving the others' chunks. The transport
+//! (MPI, in `crate::distributed`) is behind [`RankLink`], so this file knows nothing of it.
+//!
+//! Split: static and byte-balanced ([`crate::array::part::split`]): contiguous runs of
+//! chunks with the same number of pixels. It needs no messages to hand work out, and a
+//! chunk's cost is its bytes (every chunk reads, computes and sends the same bytes per
+//! pixel), so equal pixels are equal work; README "Beyond one machine" has the measured
+//! finish times.
+//!
+//! Memory: a rank computes within its pool plan's permits, and a chunk's permit comes
+//! back only once the writer has received it (the send returns when it is matched), so
+//! chunks in flight towards the writer are bounded by the same permits; the writer takes
+//! one message at a time.
+
+use std::time::{Duration, Instant};
+
+use super::{Job, Save, SaveReport};
+use crate::array::part::split;
+use crate::error::{Error, Result};
+use crate::raster::write::TiffWriter;
+use crate::runtime::progress::{Progress, ProgressMode};
+use crate::runtime::resources::PoolPlan;
+
+/// What arrived at the writing rank.
+pub enum Incoming {
+    /// A computed chunk: its index in the grid and its values (bands x pixels).
+    Chunk {
+        /// Sending rank.
+        rank: usize,
+        /// Chunk index in the grid.
+        chunk: usize,
+        /// `bands x window` values, band-major.
+        data: Vec<f32>,
+    },
+    /// A rank failed; the text names the chunk.
+    Failed {
+        /// The failed rank.
+        rank: usize,
+        /// Its error, as text.
+        message: String,
+    },
+}
+
+/// How the ranks of a shared save talk: implemented over MPI by `crate::distributed`.
+/// Rank 0 writes; every call is made from the thread that runs the save.
+pub trait RankLink {
+    /// This process's rank, 0-based.
+    fn rank(&self) -> usize;
+    /// How many ranks share the save.
+    fn ranks(&self) -> usize;
+    /// How many ranks share this rank's machine (they split its cores and memory).
+    fn ranks_on_node(&self) -> usize;
+    /// Cores this rank was given by the launcher, if it says (`SLURM_CPUS_PER_TASK`).
+    fn cpus_per_rank(&self) -> Option<usize>;
+    /// `value` of every rank, by rank (a collective: every rank calls it).
+    fn all_gather(&self, value: u64) -> Result<Vec<u64>>;
+    /// Sends a chunk to rank 0; returns once rank 0 has started receiving it.
+    fn send_chunk(&self, chunk: usize, data: &[f32]) -> Result<()>;
+    /// Tells rank 0 that this rank failed (`message` names the chunk).
+    fn send_failure(&self, message: &str) -> Result<()>;
+    /// On rank 0: a message that has arrived, if any, without waiting.
+    fn poll(&self) -> Result<Option<Incoming>>;
+    /// Waits for every rank (a collective).
+    fn barrier(&self);
+}
+
+/// A fault injected for the tests of failing ranks: `RASTERLAB_TEST_FAULT=RANK:CHUNK:KIND`,
+/// `KIND` one of `error` (the chunk fails), `panic` (its computation panics), `exit`
+/// (the process ends without a word, as if killed) and `panic-main` (the rank's
+/// main thread panics). Read only by shared saves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum FaultKind {
+    Error,
+    Panic,
+    Exit,
+    PanicMain,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fault {
+    rank: usize,
+    chunk: usize,
+    kind: FaultKind,
+}
+
+/// The environment variable of [`Fault`].
+pub const FAULT_VAR: &str = "RASTERLAB_TEST_FAULT";
+
+impl Fault {
+    fn from_env(rank: usize) -> Option<Fault> {
+        let text = std::env::var(FAULT_VAR).ok()?;
+        let mut it = text.split(':');
+        let (r, c, k) = (it.next()?, it.next()?, it.next()?);
+        let kind = match k {
+            "error" => FaultKind::Error,
+            "panic" => FaultKind::Panic,
+            "exit" => FaultKind::Exit,
+            "panic-main" => FaultKind::PanicMain,
+            _ => return None,
+        };
+        let fault = Fault {
+            rank: r.parse().ok()?,
+            chunk: c.parse().ok()?,
+            kind,
+        };
+        (fault.rank == rank).then_some(fault)
+    }
+
+    /// On a worker thread, before chunk `chunk` is handed on.
+    fn on_compute(fault: Option<Fault>, chunk: usize) -> Result<()> {
+        match fault {
+            Some(f) if f.chunk == chunk => match f.kind {
+                FaultKind::Error => Err(Error::invalid(
+                    "injected fault",
+                    format!("{FAULT_VAR} failed chunk {chunk}"),
+                )),
+                FaultKind::Panic => panic!("{FAULT_VAR}: chunk {chunk} panics"),
+                FaultKind::Exit => {
+                    // Like a kill: no message, no clean-up, no MPI_Finalize.
+                    std::process::exit(137)
+                }
+                FaultKind::PanicMain => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// On the rank's main thread, as chunk `chunk` is written or sent.
+    fn on_main(fault: Option<Fault>, chunk: usize) {
+        if let Some(f) = fault
+            && f.chunk == chunk
+            && f.kind == FaultKind::PanicMain
+        {
+            panic!("{FAULT_VAR}: main thread panics at chunk {chunk}");
+        }
+    }
+}
+
+/// How long a failed worker waits for rank 0 to end the job before ending it itself.
+const FAILED_WAIT: Duration = Duration::from_secs(20);
+
+/// How long the writer sleeps when nothing has arrived (its own chunks done).
+const IDLE: Duration = Duration::from_micros(200);
+
+impl Save {
+    /// Runs this save as one of `link.ranks()` processes that each run the same program
+    /// (SPMD): each computes its part of the chunks, rank 0 writes the file. Rank 0
+    /// returns the report, other ranks `None`.
+    ///
+    /// Threads and memory: unless set on the save, each rank takes its share of the
+    /// machine: the detected cores and memory budget divided by the ranks on the node
+    /// (or `SLURM_CPUS_PER_TASK` cores).
+    ///
+    /// Failure: an error on a rank other than 0 is sent to rank 0, which fails with
+    /// [`Error::Rank`] naming the rank and the chunk, after removing its temporary file;
+    /// the caller then ends the job (`MPI_Abort`). A rank that waited
+    /// [`FAILED_WAIT`] for that returns its own error.
+    pub(crate) fn run_ranks(&self, link: &dyn RankLink) -> Result<Option<SaveReport>> {
+        let start = Instant::now();
+        let rank = link.rank();
+        let plan = self.rank_plan(link)?;
+        let job = self.prepare(Some(plan))?;
+        // Every rank must cut the same grid (the budget sets the chunk size unless given).
+        let (cw, ch) = job.grid.chunk_size();
+        let sizes = link.all_gather(((cw as u64) << 32) | ch as u64)?;
+        if sizes.iter().any(|&s| s != sizes[0]) {
+            return Err(Error::invalid(
+                "chunk size",
+                format!(
+                    "the ranks chose different chunk sizes ({} on rank 0, {cw} x {ch} on rank {rank}) because their memory differs: give one with .chunks(n) / --chunks",
+                    pair(sizes[0])
+                ),
+            ));
+        }
+        let threads: Vec<usize> = link
+            .all_gather(job.plan.threads() as u64)?
+            .into_iter()
+            .map(|t| t as usize)
+            .collect();
+        let mine = split(&job.grid, link.ranks(), rank);
+        let fault = Fault::from_env(rank);
+        if rank == 0 {
+            self.write_ranks(link, &job, &mine, fault, threads, start)
+                .map(Some)
+        } else {
+            self.compute_rank(link, &job, &mine, fault)?;
+            Ok(None)
+        }
+    }
+
+    /// This rank's pool plan: the save's threads and memory if set, else its share.
+    fn rank_plan(&self, link: &dyn RankLink) -> Result<PoolPlan> {
+        let mut plan = self.array.plan()?;
+        let share = link.ranks_on_node().max(1);
+        if self.array.threads.is_none() {
+            let threads = link
+                .cpus_per_rank()
+                .unwrap_or_else(|| (plan.threads() / share).max(1));
+            plan = plan.with_threads(threads)?;
+        }
+        if self.array.memory.is_none() {
+            let budget = (plan.memory_budget() / share as u64).max(1);
+            plan = plan.with_memory_budget(budget)?;
+        }
+        Ok(plan)
+    }
+
+    /// Rank 0: computes its part, writes it and every chunk the others send.
+    fn write_ranks(
+        &self,
+        link: &dyn RankLink,
+        job: &Job,
+        mine: &[usize],
+        fault: Option<Fault>,
+        rank_threads: Vec<usize>,
+        start: Instant,
+    ) -> Result<SaveReport> {
+        // The writer compresses every rank's tiles: GDAL may use all the node's cores
+        // for it (one rank's pool would give it one thread and make it the bottleneck).
+        let mut spec = job.spec.clone();
+        spec.threads = PoolPlan::detect()?.threads().max(spec.threads);
+        let mut writer = TiffWriter::create_with_layout(&self.path, &spec, self.layout)?;
+        let label = format!("save {}", self.path.display());
+        // One progress line for the whole grid, on rank 0 only.
+        let mut progress =
+            Progress::new(job.array.progress, &label, "chunks", job.grid.len() as u64);
+        let mut own = job.array.clone();
+        own.progress = ProgressMode::Silent;
+        let mut received = 0u64;
+        let mut written = 0usize;
+        // Writes one chunk another rank sent, if one has arrived: its bytes.
+        let drain = |writer: &mut TiffWriter| -> Result<Option<u64>> {
+            match link.poll()? {
+                None => Ok(None),
+                Some(Incoming::Failed { rank, message }) => Err(Error::Rank { rank, message }),
+                Some(Incoming::Chunk { rank, chunk, data }) => {
+                    let w = job.grid.window(chunk).ok_or_else(|| Error::Rank {
+                        rank,
+                        message: format!("sent chunk {chunk}, which the grid does not have"),
+                    })?;
+                    if data.len() != w.len() * job.spec.bands {
+                        return Err(Error::Rank {
+                            rank,
+                            message: format!(
+                                "sent {} values for chunk {chunk} ({w}), expected {}",
+                                data.len(),
+                                w.len() * job.spec.bands
+                            ),
+                        });
+                    }
+                    let bytes = std::mem::size_of_val(data.as_slice()) as u64;
+                    job.cancel.check()?;
+                    job.write(writer, w, data)?;
+                    Ok(Some(bytes))
+                }
+            }
+        };
+        let mut remote: Option<Error> = None;
+        let stats = own.run_part(
+            &job.plan,
+            &job.grid,
+            mine,
+            &label,
+            |id, _, data| Fault::on_compute(fault, id).map(|()| data),
+            |id, w, data| {
+                caught(id, || Fault::on_main(fault, id))?;
+                job.cancel.check()?;
+                job.write(&mut writer, w, data)?;
+                written += 1;
+                progress.inc(1);
+                // Take what the other ranks have sent meanwhile, so they do not wait.
+                // Another rank's failure stops this run as a cancellation (which the
+                // executor does not attribute to this chunk) and is returned below.
+                while let Some(bytes) = drain(&mut writer).map_err(|e| match e {
+                    Error::Rank { .. } => {
+                        let reason = e.to_string();
+                        remote = Some(e);
+                        Error::Cancelled { reason }
+                    }
+                    other => other,
+                })? {
+                    received += bytes;
+                    written += 1;
+                    progress.inc(1);
+                }
+                Ok(())
+            },
+        );
+        let stats = match (stats, remote) {
+            (_, Some(e)) => return Err(e),
+            (r, None) => r?,
+        };
+        while written < job.grid.len() {
+            match drain(&mut writer)? {
+                Some(bytes) => {
+                    received += bytes;
+                    written += 1;
+                    progress.inc(1);
+                }
+                None => {
+                    job.cancel.check()?;
+                    std::thread::sleep(IDLE);
+                }
+            }
+        }
+        progress.finish();
+        let chunks_elapsed = start.elapsed();
+        let path = writer.finish_unless(|| job.cancel.reason())?;
+        link.barrier();
+        let mut report = self.report(job, path, stats.threads, start, chunks_elapsed);
+        report.ranks = link.ranks();
+        report.rank_threads = rank_threads;
+        report.bytes_between_ranks = received;
+        Ok(report)
+    }
+
+    /// Ranks other than 0: computes its part and sends each chunk to rank 0.
+    fn compute_rank(
+        &self,
+        link: &dyn RankLink,
+        job: &Job,
+        mine: &[usize],
+        fault: Option<Fault>,
+    ) -> Result<()> {
+        let mut own = job.array.clone();
+        own.progress = ProgressMode::Silent;
+        let run = own.run_part(
+            &job.plan,
+            &job.grid,
+            mine,
+            "rank",
+            |id, _, data| Fault::on_compute(fault, id).map(|()| data),
+            |id, _, mut data| {
+                caught(id, || Fault::on_main(fault, id))?;
+                job.cancel.check()?;
+                if let Some(v) = job.fill {
+                    // The writer fills too; doing it here costs nothing and keeps the
+                    // bytes sent what the file holds.
+                    let v = v as f32;
+                    data.iter_mut().filter(|x| x.is_nan()).for_each(|x| *x = v);
+                }
+                link.send_chunk(id, &data)
+            },
+        );
+        match run {
+            Ok(_) => {
+                link.barrier();
+                Ok(())
+            }
+            Err(e) => {
+                let message = e.to_string();
+                link.send_failure(&message)?;
+                // Rank 0 removes its temporary file and ends the job; if it does not
+                // (it is gone), end this rank with its own error.
+                std::thread::sleep(FAILED_WAIT);
+                Err(Error::Rank {
+                    rank: link.rank(),
+                    message,
+                })
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Set while [`caught`] runs `f`: a panic then is an error of the run, not a reason
+    /// to end the process (see [`panic_is_caught`]).
+    static CATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on the rank's main thread, turning a panic into [`Error::Panic`] naming
+/// chunk `chunk`: a panic that unwound out of the executor's consumer would leave its
+/// workers waiting for memory permits that never come back.
+fn caught<T>(chunk: usize, f: impl FnOnce() -> T) -> Result<T> {
+    CATCHING.with(|c| c.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(false));
+    r.map_err(|payload| Error::Panic {
+        task: format!("chunk {chunk} (writing)"),
+        message: crate::runtime::panic::panic_message(payload.as_ref()),
+    })
+}
+
+/// True while this thread runs code whose panics the shared save catches; a panic hook
+/// ends the job (`MPI_Abort`) only for panics that nothing catches.
+pub fn panic_is_caught() -> bool {
+    CATCHING.with(|c| c.get())
+}
+
+fn pair(packed: u64) -> String {
+    format!("{} x {}", packed >> 32, packed & 0xffff_ffff)
+}

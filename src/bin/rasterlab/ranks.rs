@@ -1,0 +1,85 @@
+//! Saves on MPI ranks when the CLI was started by `mpirun` / `srun` (feature `mpi`):
+//! every writing command (`ndi`, `product`, `reduce`, `run`) hands its save to [`save`],
+//! which shares the chunks among the ranks; rank 0 writes the file and prints the
+//! report. Without the feature, or without a launcher, a save runs in this process.
+
+use rasterlab::Result;
+use rasterlab::array::{Save, SaveReport};
+
+#[cfg(feature = "mpi")]
+thread_local! {
+    /// The MPI job of this process, when started by a launcher. The CLI's main thread
+    /// is the one that talks to MPI; [`finish`] finalizes it before `main` returns.
+    static MPI: std::cell::RefCell<Option<rasterlab::distributed::Mpi>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Joins the MPI job if this process was started by an MPI launcher.
+pub fn init() -> Result<()> {
+    #[cfg(feature = "mpi")]
+    if rasterlab::distributed::launched() {
+        let mpi = rasterlab::distributed::Mpi::init()?;
+        MPI.with(|m| *m.borrow_mut() = Some(mpi));
+    }
+    Ok(())
+}
+
+/// Runs `save`, on every rank of the job when there is one. `None` on ranks other
+/// than 0, which print nothing. A failed rank ends the whole job (`MPI_Abort`) after
+/// rank 0 has removed its temporary file; the message names the rank and the chunk.
+pub fn save(save: Save) -> Result<Option<SaveReport>> {
+    #[cfg(feature = "mpi")]
+    if let Some(mpi) = MPI.with(|m| m.borrow_mut().take()) {
+        let cleaner = TempCleaner::start(save.path());
+        let result = cleaner.and_then(|_cleaner| mpi.save(save));
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => mpi.fail(&e),
+        };
+        MPI.with(|m| *m.borrow_mut() = Some(mpi));
+        return Ok(report);
+    }
+    save.run().map(Some)
+}
+
+/// Ends the MPI job of this process (`MPI_Finalize`), if any.
+pub fn finish() {
+    #[cfg(feature = "mpi")]
+    MPI.with(|m| drop(m.borrow_mut().take()));
+}
+
+/// While a save runs on ranks: when the launcher ends this process (SIGTERM after another
+/// rank died), the main thread may be waiting inside MPI and never unwind, and the
+/// launcher's SIGKILL follows within a second; this thread removes the temporary file
+/// at once. (signals.rs still cancels the run, for when the main thread is free.)
+#[cfg(feature = "mpi")]
+struct TempCleaner {
+    handle: signal_hook::iterator::Handle,
+}
+
+#[cfg(feature = "mpi")]
+impl TempCleaner {
+    fn start(output: &std::path::Path) -> Result<TempCleaner> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+            .map_err(|e| rasterlab::Error::invalid("signals", e.to_string()))?;
+        let handle = signals.handle();
+        let output = output.to_path_buf();
+        std::thread::Builder::new()
+            .name("rasterlab-rank-cleaner".into())
+            .spawn(move || {
+                if signals.forever().next().is_some() {
+                    rasterlab::raster::output::remove_own(&output);
+                }
+            })
+            .map_err(|e| rasterlab::Error::invalid("signals", e.to_string()))?;
+        Ok(TempCleaner { handle })
+    }
+}
+
+#[cfg(feature = "mpi")]
+impl Drop for TempCleaner {
+    fn drop(&mut self) {
+        self.handle.close();
+    }
+}

@@ -1,0 +1,214 @@
+//! Pipelines on MPI ranks (feature `mpi`): the same program started N times by `mpirun`
+//! or SLURM's `srun`, each process (rank) computing its share of the chunks on its own
+//! pool and rank 0 writing the one output file.
+//!
+//! MPI is the transport every cluster already has (rsmpi over the system's Open MPI);
+//! there is no scheduler to keep connected. Only the thread that created [`Mpi`] talks
+//! to MPI (`MPI_THREAD_FUNNELED`); worker threads never do.
+//!
+//! ```no_run
+//! use rasterlab::prelude::*;
+//! use rasterlab::distributed::Mpi;
+//! # fn main() -> rasterlab::Result<()> {
+//! let mpi = Mpi::init()?; // once per process, on the main thread
+//! let save = rasterlab::array::Save::from_plan_file("ndi.plan.json")?;
+//! match mpi.save(save) {
+//!     Ok(Some(report)) => println!("{report}"), // rank 0
+//!     Ok(None) => {}                            // other ranks
+//!     Err(e) => mpi.fail(&e),                   // prints, ends every rank
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use std::thread::ThreadId;
+
+use mpi::Threading;
+use mpi::environment::Universe;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+
+use crate::array::{Incoming, RankLink, Save, SaveReport, panic_is_caught};
+use crate::error::{Error, Result};
+
+pub use crate::array::FAULT_VAR;
+
+/// Tag of a chunk's header (its index), followed by its data.
+const TAG_HEAD: i32 = 11;
+/// Tag of a chunk's values.
+const TAG_DATA: i32 = 12;
+/// Tag of a failure message (UTF-8 text).
+const TAG_FAIL: i32 = 13;
+
+/// Exit code of a job ended because a rank failed.
+pub const EXIT_RANK_FAILED: i32 = 3;
+
+/// This process's place in an MPI job. Dropping it finalizes MPI.
+pub struct Mpi {
+    world: SimpleCommunicator,
+    // Finalizes MPI when dropped: after `world`, declared first.
+    _universe: Universe,
+}
+
+/// True when this process was started by an MPI launcher (`mpirun`/`mpiexec` of Open
+/// MPI or MPICH, or `srun` with PMI/PMIx), so [`Mpi::init`] joins a job of several
+/// ranks.
+pub fn launched() -> bool {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
+}
+
+/// The first number of an environment variable (`SLURM_NTASKS_PER_NODE=2(x3)` is 2).
+fn env_count(name: &str) -> Option<usize> {
+    let v = std::env::var(name).ok()?;
+    let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|&n| n > 0)
+}
+
+impl Mpi {
+    /// Initializes MPI (once per process, on the thread that will run saves) and installs
+    /// a panic hook: a panic on this thread that nothing catches ends the whole job with
+    /// `MPI_Abort` instead of leaving the other ranks waiting in `MPI_Finalize` forever.
+    /// Started without a launcher, this process is a job of one rank.
+    pub fn init() -> Result<Mpi> {
+        let (universe, threading) = mpi::initialize_with_threading(Threading::Funneled)
+            .ok_or_else(|| Error::invalid("MPI", "already initialized in this process"))?;
+        if threading < Threading::Funneled {
+            return Err(Error::invalid(
+                "MPI",
+                format!("the MPI library offers {threading:?} threading; rasterlab needs Funneled"),
+            ));
+        }
+        let world = universe.world();
+        install_panic_hook(std::thread::current().id(), world.rank());
+        Ok(Mpi {
+            world,
+            _universe: universe,
+        })
+    }
+
+    /// This process's rank, 0-based.
+    pub fn rank(&self) -> usize {
+        self.world.rank() as usize
+    }
+
+    /// Ranks in the job.
+    pub fn size(&self) -> usize {
+        self.world.size() as usize
+    }
+
+    /// Runs `save` with every rank of the job (each rank calls this with the same save):
+    /// see [`Save`]'s distributed run. Rank 0 returns the report; others `None`. An
+    /// error is [`Error::Rank`], naming the rank (and the chunk, when a chunk failed);
+    /// rank 0's temporary file is already removed when it returns.
+    pub fn save(&self, save: Save) -> Result<Option<SaveReport>> {
+        let rank = self.rank();
+        save.run_ranks(self).map_err(|e| match e {
+            Error::Rank { .. } => e,
+            other => Error::Rank {
+                rank,
+                message: other.to_string(),
+            },
+        })
+    }
+
+    /// Reports `error` on stderr and ends every rank of the job (`MPI_Abort`, exit code
+    /// [`EXIT_RANK_FAILED`]).
+    pub fn fail(&self, error: &Error) -> ! {
+        eprintln!("error: {error}");
+        self.world.abort(EXIT_RANK_FAILED)
+    }
+
+    /// Waits for every rank.
+    pub fn barrier(&self) {
+        self.world.barrier();
+    }
+}
+
+impl RankLink for Mpi {
+    fn rank(&self) -> usize {
+        Mpi::rank(self)
+    }
+
+    fn ranks(&self) -> usize {
+        self.size()
+    }
+
+    fn ranks_on_node(&self) -> usize {
+        env_count("OMPI_COMM_WORLD_LOCAL_SIZE")
+            .or_else(|| env_count("MPI_LOCALNRANKS"))
+            .or_else(|| env_count("SLURM_NTASKS_PER_NODE"))
+            .unwrap_or_else(|| self.world.split_shared(0).size().max(1) as usize)
+    }
+
+    fn cpus_per_rank(&self) -> Option<usize> {
+        env_count("SLURM_CPUS_PER_TASK")
+    }
+
+    fn all_gather(&self, value: u64) -> Result<Vec<u64>> {
+        let mut all = vec![0u64; self.size()];
+        self.world.all_gather_into(&value, &mut all[..]);
+        Ok(all)
+    }
+
+    fn send_chunk(&self, chunk: usize, data: &[f32]) -> Result<()> {
+        let to = self.world.process_at_rank(0);
+        // Synchronous: returns once rank 0 is receiving, so a chunk's memory permit is
+        // held until the writer has it and no rank floods the writer's buffers.
+        to.synchronous_send_with_tag(&(chunk as u64), TAG_HEAD);
+        to.synchronous_send_with_tag(data, TAG_DATA);
+        Ok(())
+    }
+
+    fn send_failure(&self, message: &str) -> Result<()> {
+        self.world
+            .process_at_rank(0)
+            .synchronous_send_with_tag(message.as_bytes(), TAG_FAIL);
+        Ok(())
+    }
+
+    fn poll(&self) -> Result<Option<Incoming>> {
+        let any = self.world.any_process();
+        if let Some((msg, status)) = any.immediate_matched_probe_with_tag(TAG_FAIL) {
+            let (text, _) = (msg, status).matched_receive_vec::<u8>();
+            return Ok(Some(Incoming::Failed {
+                rank: status.source_rank() as usize,
+                message: String::from_utf8_lossy(&text).into_owned(),
+            }));
+        }
+        let Some((msg, status)) = any.immediate_matched_probe_with_tag(TAG_HEAD) else {
+            return Ok(None);
+        };
+        let (chunk, _) = msg.matched_receive::<u64>();
+        let from = status.source_rank();
+        let (data, _) = self
+            .world
+            .process_at_rank(from)
+            .receive_vec_with_tag::<f32>(TAG_DATA);
+        Ok(Some(Incoming::Chunk {
+            rank: from as usize,
+            chunk: chunk as usize,
+            data,
+        }))
+    }
+
+    fn barrier(&self) {
+        self.world.barrier();
+    }
+}
+
+/// After the default message, ends the job when the MPI thread panics outside code that
+/// catches the panic (a chunk's, or the writer's); other threads' panics are the pool
+/// workers', which the executor catches.
+fn install_panic_hook(main: ThreadId, rank: i32) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        previous(info);
+        if std::thread::current().id() == main && !panic_is_caught() {
+            eprintln!("error: rank {rank} panicked; ending the job");
+            // SAFETY-free: MPI_Abort on the thread that initialized MPI.
+            SimpleCommunicator::world().abort(EXIT_RANK_FAILED);
+        }
+    }));
+}
