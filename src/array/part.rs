@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::LazyArray;
 use crate::error::{Error, Result};
 use crate::raster::Reader;
-use crate::runtime::exec::{RunStats, Windows, run_chunks};
+use crate::runtime::exec::{Idle, RunStats, Windows, run_chunks_idle};
 use crate::runtime::grid::{ChunkGrid, Window};
 use crate::runtime::panic::panic_message;
 use crate::runtime::progress::Progress;
@@ -65,8 +65,11 @@ pub(crate) fn split(grid: &ChunkGrid, parts: usize, part: usize) -> Vec<usize> {
 
 impl LazyArray {
     /// Runs the chunks `ids` of `grid` (indices into the whole grid), handing each result
-    /// to `sink` on this thread; `post`, `sink` and errors see grid indices. Same memory
+    /// to `sink` on this thread (and calling `idle` there while it waits for one); `post`,
+    /// `sink` and errors see grid indices. Same memory
     /// permits as [`LazyArray::run_with`] for the same plan.
+    // The executor's own arguments, plus the part: bundling them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn run_part<T: Send>(
         &self,
         plan: &PoolPlan,
@@ -75,12 +78,13 @@ impl LazyArray {
         label: &str,
         post: impl Fn(usize, Window, Vec<f32>) -> Result<T> + Sync,
         mut sink: impl FnMut(usize, Window, T) -> Result<()>,
+        idle: Option<Idle<'_>>,
     ) -> Result<RunStats> {
         let permits = self.permits(plan, grid)?;
         let part = Part { grid, ids };
         let global = |i: usize| ids.get(i).copied().unwrap_or(i);
         let mut progress = Progress::new(self.progress, label, "chunks", ids.len() as u64);
-        run_chunks(
+        run_chunks_idle(
             plan,
             &part,
             permits,
@@ -102,6 +106,7 @@ impl LazyArray {
                 let id = global(i);
                 sink(id, w, t).map_err(|e| name_chunk(id, w, e))
             },
+            idle,
             &mut progress,
             self.observer.as_deref(),
         )

@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::RecvTimeoutError;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -89,7 +90,39 @@ pub(crate) fn run_chunks<S, T>(
     permits: usize,
     init: impl Fn() -> Result<S> + Sync,
     work: impl Fn(&mut S, usize, Window) -> Result<T> + Sync,
+    sink: impl FnMut(usize, Window, T) -> Result<()>,
+    progress: &mut Progress,
+    observer: Option<&dyn RunObserver>,
+) -> Result<RunStats>
+where
+    T: Send,
+{
+    run_chunks_idle(
+        plan, windows, permits, init, work, sink, None, progress, observer,
+    )
+}
+
+/// Work the calling thread does while it waits for chunks: `every` without a finished
+/// chunk, `run` is called; an error stops the run like a failed chunk (without naming
+/// one). A writing MPI rank receives the other ranks' chunks this way while its own
+/// compute, so their synchronous sends do not wait for its next chunk.
+pub(crate) struct Idle<'a> {
+    /// How long the calling thread waits for a chunk before calling `run`.
+    pub every: Duration,
+    /// The work.
+    pub run: &'a mut dyn FnMut() -> Result<()>,
+}
+
+/// [`run_chunks`], with `idle` work on the calling thread between chunks.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_chunks_idle<S, T>(
+    plan: &PoolPlan,
+    windows: &(impl Windows + ?Sized),
+    permits: usize,
+    init: impl Fn() -> Result<S> + Sync,
+    work: impl Fn(&mut S, usize, Window) -> Result<T> + Sync,
     mut sink: impl FnMut(usize, Window, T) -> Result<()>,
+    mut idle: Option<Idle<'_>>,
     progress: &mut Progress,
     observer: Option<&dyn RunObserver>,
 ) -> Result<RunStats>
@@ -163,7 +196,28 @@ where
             // `tx` drops here, which ends the consumer loop below.
         });
 
-        for (i, w, result) in rx.iter() {
+        loop {
+            let (i, w, result) = match &mut idle {
+                None => match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                },
+                Some(idle) => match rx.recv_timeout(idle.every) {
+                    Ok(m) => m,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if first_error.is_none()
+                            && let Err(e) = (idle.run)()
+                        {
+                            cancel.store(true, Ordering::Relaxed);
+                            // Workers see the flag when they next take a permit: each
+                            // chunk in flight still returns its permit below.
+                            first_error = Some(e);
+                        }
+                        continue;
+                    }
+                },
+            };
             if first_error.is_none() {
                 let t0 = Instant::now();
                 let result = result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e)));

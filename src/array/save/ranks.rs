@@ -19,6 +19,7 @@ use super::{Job, Save, SaveReport};
 use crate::array::part::split;
 use crate::error::{Error, Result};
 use crate::raster::write::TiffWriter;
+use crate::runtime::grid::Window;
 use crate::runtime::progress::{Progress, ProgressMode};
 use crate::runtime::resources::PoolPlan;
 
@@ -220,43 +221,36 @@ impl Save {
         // for it (one rank's pool would give it one thread and make it the bottleneck).
         let mut spec = job.spec.clone();
         spec.threads = PoolPlan::detect()?.threads().max(spec.threads);
-        let mut writer = TiffWriter::create_with_layout(&self.path, &spec, self.layout)?;
+        let writer = TiffWriter::create_with_layout(&self.path, &spec, self.layout)?;
         let label = format!("save {}", self.path.display());
         // One progress line for the whole grid, on rank 0 only.
-        let mut progress =
-            Progress::new(job.array.progress, &label, "chunks", job.grid.len() as u64);
+        let progress = Progress::new(job.array.progress, &label, "chunks", job.grid.len() as u64);
         let mut own = job.array.clone();
         own.progress = ProgressMode::Silent;
-        let mut received = 0u64;
-        let mut written = 0usize;
-        // Writes one chunk another rank sent, if one has arrived: its bytes.
-        let drain = |writer: &mut TiffWriter| -> Result<Option<u64>> {
-            match link.poll()? {
-                None => Ok(None),
-                Some(Incoming::Failed { rank, message }) => Err(Error::Rank { rank, message }),
-                Some(Incoming::Chunk { rank, chunk, data }) => {
-                    let w = job.grid.window(chunk).ok_or_else(|| Error::Rank {
-                        rank,
-                        message: format!("sent chunk {chunk}, which the grid does not have"),
-                    })?;
-                    if data.len() != w.len() * job.spec.bands {
-                        return Err(Error::Rank {
-                            rank,
-                            message: format!(
-                                "sent {} values for chunk {chunk} ({w}), expected {}",
-                                data.len(),
-                                w.len() * job.spec.bands
-                            ),
-                        });
-                    }
-                    let bytes = std::mem::size_of_val(data.as_slice()) as u64;
-                    job.cancel.check()?;
-                    job.write(writer, w, data)?;
-                    Ok(Some(bytes))
-                }
+        let state = std::cell::RefCell::new(Writing {
+            writer,
+            progress,
+            written: 0,
+            received: 0,
+        });
+        // Another rank's failure stops this run as a cancellation (which the executor
+        // does not attribute to one of this rank's chunks) and is returned below.
+        let remote = std::cell::RefCell::new(None::<Error>);
+        let take_remote = |e: Error| match e {
+            Error::Rank { .. } => {
+                let reason = e.to_string();
+                *remote.borrow_mut() = Some(e);
+                Error::Cancelled { reason }
             }
+            other => other,
         };
-        let mut remote: Option<Error> = None;
+        // Writes every chunk the other ranks have sent so far, so they do not wait.
+        let drain_all = || -> Result<()> {
+            let mut st = state.borrow_mut();
+            while st.drain(link, job)? {}
+            Ok(())
+        };
+        let mut idle = || drain_all().map_err(take_remote);
         let stats = own.run_part(
             &job.plan,
             &job.grid,
@@ -266,44 +260,32 @@ impl Save {
             |id, w, data| {
                 caught(id, || Fault::on_main(fault, id))?;
                 job.cancel.check()?;
-                job.write(&mut writer, w, data)?;
-                written += 1;
-                progress.inc(1);
-                // Take what the other ranks have sent meanwhile, so they do not wait.
-                // Another rank's failure stops this run as a cancellation (which the
-                // executor does not attribute to this chunk) and is returned below.
-                while let Some(bytes) = drain(&mut writer).map_err(|e| match e {
-                    Error::Rank { .. } => {
-                        let reason = e.to_string();
-                        remote = Some(e);
-                        Error::Cancelled { reason }
-                    }
-                    other => other,
-                })? {
-                    received += bytes;
-                    written += 1;
-                    progress.inc(1);
-                }
-                Ok(())
+                state.borrow_mut().write(job, w, data)?;
+                drain_all().map_err(take_remote)
             },
+            // While this rank's own chunks compute, its main thread takes the others'.
+            Some(crate::runtime::exec::Idle {
+                every: IDLE,
+                run: &mut idle,
+            }),
         );
-        let stats = match (stats, remote) {
+        let stats = match (stats, remote.into_inner()) {
             (_, Some(e)) => return Err(e),
             (r, None) => r?,
         };
-        while written < job.grid.len() {
-            match drain(&mut writer)? {
-                Some(bytes) => {
-                    received += bytes;
-                    written += 1;
-                    progress.inc(1);
-                }
-                None => {
-                    job.cancel.check()?;
-                    std::thread::sleep(IDLE);
-                }
+        let mut st = state.into_inner();
+        while st.written < job.grid.len() {
+            if !st.drain(link, job)? {
+                job.cancel.check()?;
+                std::thread::sleep(IDLE);
             }
         }
+        let Writing {
+            writer,
+            mut progress,
+            received,
+            ..
+        } = st;
         progress.finish();
         let chunks_elapsed = start.elapsed();
         let path = writer.finish_unless(|| job.cancel.reason())?;
@@ -342,6 +324,7 @@ impl Save {
                 }
                 link.send_chunk(id, &data)
             },
+            None,
         );
         match run {
             Ok(_) => {
@@ -360,6 +343,53 @@ impl Save {
                 })
             }
         }
+    }
+}
+
+/// The writing rank's side of a shared save: its file, progress line and counts.
+struct Writing {
+    writer: TiffWriter,
+    progress: Progress,
+    /// Chunks written, from any rank.
+    written: usize,
+    /// Bytes received from the other ranks.
+    received: u64,
+}
+
+impl Writing {
+    /// Writes a chunk computed here.
+    fn write(&mut self, job: &Job, w: Window, data: Vec<f32>) -> Result<()> {
+        job.write(&mut self.writer, w, data)?;
+        self.written += 1;
+        self.progress.inc(1);
+        Ok(())
+    }
+
+    /// Writes one chunk another rank sent, if one has arrived (`false` if none had).
+    fn drain(&mut self, link: &dyn RankLink, job: &Job) -> Result<bool> {
+        let (rank, chunk, data) = match link.poll()? {
+            None => return Ok(false),
+            Some(Incoming::Failed { rank, message }) => return Err(Error::Rank { rank, message }),
+            Some(Incoming::Chunk { rank, chunk, data }) => (rank, chunk, data),
+        };
+        let w = job.grid.window(chunk).ok_or_else(|| Error::Rank {
+            rank,
+            message: format!("sent chunk {chunk}, which the grid does not have"),
+        })?;
+        if data.len() != w.len() * job.spec.bands {
+            return Err(Error::Rank {
+                rank,
+                message: format!(
+                    "sent {} values for chunk {chunk} ({w}), expected {}",
+                    data.len(),
+                    w.len() * job.spec.bands
+                ),
+            });
+        }
+        self.received += std::mem::size_of_val(data.as_slice()) as u64;
+        job.cancel.check()?;
+        self.write(job, w, data)?;
+        Ok(true)
     }
 }
 
