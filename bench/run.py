@@ -38,6 +38,8 @@ BDATA = ROOT / "bench" / "data"
 OUTDIR = BDATA / "out"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
 BIN = (ROOT / TARGET if not TARGET.is_absolute() else TARGET) / "release" / "examples" / "bench_runner"
+# The command-line program (built with feature `mpi` by `make bench`): the MPI row runs it.
+RLBIN = BIN.parent.parent / "rasterlab"
 PY = sys.executable
 PEERS = str(ROOT / "bench" / "peers.py")
 SHM = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
@@ -75,6 +77,9 @@ class Side:
     cmd: list
     results: list = field(default_factory=list)
     unsupported: str = ""
+    # True for a command that prints no JSON (the `rasterlab` program, under mpirun or not):
+    # its time is the whole process's wall time, start-up included.
+    whole: bool = False
 
     def ok(self):
         return [r for r in self.results if "seconds" in r]
@@ -95,6 +100,7 @@ class Row:
     check: str = None  # sum | file | wcss | ari
     quick: bool = False
     notes: str = ""
+    max_ratio: float = None  # peer / rasterlab wanted at most this (the MPI row: ranks vs threads)
 
 
 def rl(*args):
@@ -134,6 +140,16 @@ def rows(t):
         Side("rasterlab", rl("product", "--input", MOSAIC, "--chunks", 1024, "--threads", T, "-o", out / "w3-rl.tif")),
         [Side("rioxarray+dask", peer("product", "--input", MOSAIC, "--chunks", 1024, "--threads", T, "-o", out / "w3-peer.tif"))],
         goal=2.0, floor="mosaic", check="file"))
+    if shutil.which("mpirun") and RLBIN.exists():
+        # Issue 12: the same save as 1 process x T threads and as T MPI ranks x 1 thread
+        # (rank 0 writes; the others send it their chunks). Both are whole `rasterlab ndi`
+        # processes; RSS of the MPI side is the largest rank's (wait4 of mpirun).
+        ndi = ["ndi", MOSAIC, "--band-names", "b,g,r", "--a", "g", "--b", "r", "--chunks", 1024, "--quiet"]
+        r.append(Row(
+            "W3-mpi", f"W3 ndi mosaic -> LZW, 1 process x {T} thr vs mpirun -n {T} x 1 thr",
+            Side("rasterlab 1 process", [str(RLBIN), *map(str, ndi), "--threads", T, "-o", out / "w3-mpi-1.tif"], whole=True),
+            [Side(f"mpirun -n {T} x 1 thread", ["mpirun", "-n", T, str(RLBIN), *map(str, ndi), "--threads", "1", "-o", out / "w3-mpi-n.tif"], whole=True)],
+            max_ratio=1.15, check="file"))
     r.append(Row(
         "W4-kmeans", "W4 k-means k=8, 3,169,229 x 3",
         Side("rasterlab", rl("kmeans", "--input", PIXELS, "--threads", T, "-o", out / "w4-rl.npy")),
@@ -177,6 +193,8 @@ def child_env(threads):
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS", "RASTERLAB_THREADS"):
         env[k] = str(threads)
     env.setdefault("PYTHONWARNINGS", "ignore")
+    # Open MPI refuses root without these, and 2 ranks x 1 thread may exceed the slots.
+    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
     env["RUST_BACKTRACE"] = "0"
     return env
 
@@ -261,7 +279,7 @@ def decode_floor_side(row):
     threads as the rasterlab side, every tile decoded by a worker per thread with its own
     GDAL dataset, no computation, no output. None for rows that read no raster."""
     cmd = row.rasterlab.cmd
-    if len(cmd) < 2 or cmd[1] not in ("ndi", "product"):
+    if row.rasterlab.whole or len(cmd) < 2 or cmd[1] not in ("ndi", "product"):
         return None
     inp = cmd[cmd.index("--input") + 1]
     args = ["floor-decode", "--input", inp, "--threads", cmd[cmd.index("--threads") + 1]]
@@ -282,7 +300,9 @@ def run_row(row):
         for s in sides:
             if s.unsupported:
                 continue
-            res, _ = run_child(s.cmd)
+            res, _ = run_child(s.cmd, parse=not s.whole)
+            if s.whole and res.get("rc") == 0:
+                res["seconds"] = res["wall"]
             if res.get("unsupported") or res.get("rc") == 3:
                 s.unsupported = res.get("error", "unsupported")
                 log(f"  {s.name}: {s.unsupported}")
@@ -395,6 +415,8 @@ def table(rows_done):
             goal = ""
             if row.goal and k == 0:
                 goal = f">= {row.goal:g}x best"
+            if row.max_ratio and k == 0:
+                goal = f"<= {row.max_ratio:g}x"
             floor_s = f"{fl['median']:.2f}/{fl['median_mt']:.2f}" if (fl and k == 0) else ""
             rl_floor = f"{t / min(fl['median'], fl['median_mt']):.2f}x" if (fl and k == 0 and t) else ""
             dec = DECODE.get(row.id)
@@ -521,6 +543,10 @@ def main():
                 "id": row.id,
                 "label": row.label,
                 "goal": row.goal,
+                "max_ratio": row.max_ratio,
+                # peer / rasterlab for the first peer (the MPI row: ranks' time / one process's)
+                "ratio": (row.peers[0].median() / row.rasterlab.median())
+                if (row.peers and row.peers[0].median() and row.rasterlab.median()) else None,
                 "load_before": loads[row.id],
                 "check": checks[row.id],
                 "profile": row.notes or None,
