@@ -390,3 +390,47 @@ fn a_plan_cannot_carry_map_blocks() {
     assert!(err.to_string().contains("compiled code"), "{err}");
     assert!(err.to_string().contains("mpirun"), "{err}");
 }
+
+/// `--profile` under mpirun: rank 0's figure has a timeline row per rank and thread, and
+/// one compute rectangle per chunk of the grid, whichever rank computed it.
+#[test]
+fn the_profile_of_a_run_on_ranks_shows_every_rank() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scene();
+    let out = mpirun(
+        2,
+        dir.path(),
+        &[
+            "ndi",
+            &s,
+            "--band-names",
+            "blue,green,red",
+            "--a",
+            "green",
+            "--b",
+            "red",
+            "--chunks",
+            "512",
+            "--threads",
+            "1",
+            "--quiet",
+            "--profile",
+            "p.svg",
+            "-o",
+            "o.tif",
+        ],
+        &[],
+    );
+    ok(&out, "mpirun -n 2 ndi --profile");
+    let svg = std::fs::read_to_string(dir.path().join("p.svg")).expect("the profile was written");
+    for row in ["r0 worker 0", "r0 writer", "r1 worker 0"] {
+        assert!(svg.contains(row), "no timeline row {row:?} in the profile");
+    }
+    // The grid, as GDAL gives the scene's size: chunks of 512 x 512.
+    let ds = gdal::Dataset::open(data(SCENE)).expect("open the scene");
+    let (w, h) = ds.raster_size();
+    let chunks = w.div_ceil(512) * h.div_ceil(512);
+    // Compute tasks are orange (#FF7F0E); the legend has one more swatch.
+    let orange = svg.matches("fill=\"#FF7F0E\"").count();
+    assert_eq!(orange, chunks + 1, "compute rectangles vs chunks of the grid");
+}

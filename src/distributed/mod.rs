@@ -39,6 +39,9 @@ const TAG_HEAD: i32 = 11;
 const TAG_DATA: i32 = 12;
 /// Tag of a failure message (UTF-8 text).
 const TAG_FAIL: i32 = 13;
+/// Tag of a rank's profile record (`Profiler::rank_record`).
+#[cfg(feature = "profile")]
+const TAG_PROFILE: i32 = 14;
 
 /// Exit code of a job ended because a rank failed.
 pub const EXIT_RANK_FAILED: i32 = 3;
@@ -118,6 +121,32 @@ impl Mpi {
     pub fn fail(&self, error: &Error) -> ! {
         eprintln!("error: {error}");
         self.world.abort(EXIT_RANK_FAILED)
+    }
+
+    /// Gathers every rank's tasks into rank 0's `profiler` (a collective: every rank
+    /// calls it after the same save), so its figure shows one row per rank and thread
+    /// (`r1 worker 0`, ...). Resource samples (CPU, memory) stay rank 0's.
+    #[cfg(feature = "profile")]
+    pub fn gather_profile(&self, profiler: &crate::profile::Profiler) {
+        if self.rank() == 0 {
+            for rank in 1..self.size() {
+                let (record, _) = self
+                    .world
+                    .process_at_rank(rank as i32)
+                    .receive_vec_with_tag::<f64>(TAG_PROFILE);
+                profiler.add_rank_record(rank, &record);
+            }
+        } else {
+            let record = profiler.rank_record();
+            let to = self.world.process_at_rank(0);
+            mpi::request::scope(|scope| {
+                wait_gently(to.immediate_synchronous_send_with_tag(
+                    scope,
+                    &record[..],
+                    TAG_PROFILE,
+                ));
+            });
+        }
     }
 
     /// Waits for every rank (without spinning on the core while it waits).

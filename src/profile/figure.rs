@@ -53,8 +53,9 @@ const PANEL: u32 = 170;
 
 /// The figure: timeline (when `with_tasks`), CPU %, RSS, on one time axis in seconds.
 pub(super) fn render_svg(tasks: &[Task], samples: &[Sample], with_tasks: bool) -> String {
-    let mut rows: Vec<Option<usize>> = tasks.iter().map(|t| t.thread).collect();
-    rows.sort_by_key(|t| t.unwrap_or(usize::MAX));
+    // One row per (rank, thread): ranks in order, the writer after a rank's workers.
+    let mut rows: Vec<(usize, Option<usize>)> = tasks.iter().map(|t| (t.rank, t.thread)).collect();
+    rows.sort_by_key(|&(rank, t)| (rank, t.unwrap_or(usize::MAX)));
     rows.dedup();
     let timeline_h = if with_tasks {
         (70 + 26 * rows.len() as u32).max(150)
@@ -99,7 +100,7 @@ fn draw_figure<'a>(
     svg: &'a mut String,
     tasks: &[Task],
     samples: &[Sample],
-    rows: &[Option<usize>],
+    rows: &[(usize, Option<usize>)],
     timeline_h: u32,
     x_range: std::ops::Range<f64>,
 ) -> DrawResult<'a> {
@@ -146,15 +147,23 @@ type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 fn draw_timeline<'a>(
     area: &Area<'a>,
     tasks: &[Task],
-    rows: &[Option<usize>],
+    rows: &[(usize, Option<usize>)],
     x_range: std::ops::Range<f64>,
 ) -> DrawResult<'a> {
     let n = rows.len().max(1);
+    let ranked = rows.iter().any(|&(rank, _)| rank > 0);
     let labels: Vec<String> = rows
         .iter()
-        .map(|r| match r {
-            Some(i) => format!("worker {i}"),
-            None => "writer".into(),
+        .map(|&(rank, thread)| {
+            let name = match thread {
+                Some(i) => format!("worker {i}"),
+                None => "writer".into(),
+            };
+            if ranked {
+                format!("r{rank} {name}")
+            } else {
+                name
+            }
         })
         .collect();
     let mut chart = ChartBuilder::on(area)
@@ -181,7 +190,10 @@ fn draw_timeline<'a>(
     for kind in TaskKind::ALL {
         let color = kind.color();
         chart.draw_series(tasks.iter().filter(|t| t.kind == kind).map(|t| {
-            let row = rows.iter().position(|r| *r == t.thread).unwrap_or(0) as f64;
+            let row = rows
+                .iter()
+                .position(|r| *r == (t.rank, t.thread))
+                .unwrap_or(0) as f64;
             Rectangle::new(
                 [
                     (t.start.as_secs_f64(), row - 0.38),

@@ -79,6 +79,9 @@ pub struct Task {
     pub chunk: usize,
     /// Worker thread index in the pool; `None` for the calling thread (the writer).
     pub thread: Option<usize>,
+    /// MPI rank that ran the task: 0 outside a distributed run (feature `mpi`, where rank
+    /// 0 gathers every rank's tasks for `--profile`).
+    pub rank: usize,
     /// Start time.
     pub start: Duration,
     /// End time.
@@ -379,6 +382,70 @@ impl fmt::Display for ProfileSummary {
     }
 }
 
+/// Values per task in a [`Profiler::rank_record`].
+const RECORD_FIELDS: usize = 5;
+
+impl Profiler {
+    /// This profiler's tasks as plain numbers, for another process to merge with
+    /// [`Profiler::add_rank_record`]: the wall-clock time of the origin (seconds since
+    /// the Unix epoch), then per task its kind, chunk, thread (-1: the writer), start and
+    /// end in seconds. Resource samples stay with their process.
+    // Only the MPI gather calls these (feature `mpi`); tested in tests/mpi.rs.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn rank_record(&self) -> Vec<f64> {
+        let st = self.lock();
+        let origin = st.origin.map_or(0.0, unix_seconds_at);
+        let mut out = Vec::with_capacity(1 + RECORD_FIELDS * st.tasks.len());
+        out.push(origin);
+        for t in &st.tasks {
+            let kind = TaskKind::ALL.iter().position(|&k| k == t.kind).unwrap_or(0);
+            out.extend([
+                kind as f64,
+                t.chunk as f64,
+                t.thread.map_or(-1.0, |i| i as f64),
+                t.start.as_secs_f64(),
+                t.end.as_secs_f64(),
+            ]);
+        }
+        out
+    }
+
+    /// Adds the tasks of `rank` recorded by another process's [`Profiler::rank_record`],
+    /// moved onto this profiler's time axis by the difference of the two origins' wall
+    /// clocks (one node's clock, or NTP-close clocks between nodes).
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn add_rank_record(&self, rank: usize, record: &[f64]) {
+        let Some((&their_origin, tasks)) = record.split_first() else {
+            return;
+        };
+        let mut st = self.lock();
+        let Some(origin) = st.origin else { return };
+        let shift = their_origin - unix_seconds_at(origin);
+        let at = |s: f64| Duration::from_secs_f64((s + shift).max(0.0));
+        for t in tasks.chunks_exact(RECORD_FIELDS) {
+            st.tasks.push(Task {
+                kind: TaskKind::ALL
+                    .get(t[0] as usize)
+                    .copied()
+                    .unwrap_or(TaskKind::Compute),
+                chunk: t[1] as usize,
+                thread: (t[2] >= 0.0).then_some(t[2] as usize),
+                rank,
+                start: at(t[3]),
+                end: at(t[4]),
+            });
+        }
+    }
+}
+
+/// Wall-clock seconds since the Unix epoch at `instant` (in the past).
+fn unix_seconds_at(instant: Instant) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.as_secs_f64() - instant.elapsed().as_secs_f64()
+}
+
 impl RunObserver for Profiler {
     /// Marks the start of a computation named `label` of `total` chunks on `threads`
     /// workers; the returned guard marks its end (also on error) and stops resource
@@ -439,6 +506,7 @@ impl RunObserver for Profiler {
             kind,
             chunk,
             thread,
+            rank: 0,
             start,
             end,
         });

@@ -75,6 +75,11 @@ impl Save {
         &self.path
     }
 
+    /// The array this save writes (its plan, sources and run settings).
+    pub fn array(&self) -> &LazyArray {
+        &self.array
+    }
+
     /// The same save, written to `path` instead (`rasterlab run PLAN -o OUT`).
     pub fn output(mut self, path: impl AsRef<Path>) -> Save {
         self.path = path.as_ref().to_path_buf();

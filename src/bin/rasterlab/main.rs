@@ -673,7 +673,7 @@ fn save_with(mut array: LazyArray, out: OutArgs, cancel: &CancelToken) -> raster
         save = save.observe(p);
     }
     // Under mpirun, every rank runs this; only rank 0 has a report to print.
-    let Some(report) = ranks::save(save)? else {
+    let Some(report) = ranks::save(save, profiler.as_ref())? else {
         return Ok(());
     };
     say(&report)?;

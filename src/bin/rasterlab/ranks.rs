@@ -5,6 +5,7 @@
 
 use rasterlab::Result;
 use rasterlab::array::{Save, SaveReport};
+use rasterlab::profile::Profiler;
 
 #[cfg(feature = "mpi")]
 thread_local! {
@@ -27,7 +28,9 @@ pub fn init() -> Result<()> {
 /// Runs `save`, on every rank of the job when there is one. `None` on ranks other
 /// than 0, which print nothing. A failed rank ends the whole job (`MPI_Abort`) after
 /// rank 0 has removed its temporary file; the message names the rank and the chunk.
-pub fn save(save: Save) -> Result<Option<SaveReport>> {
+///
+/// With a `profiler` (observing `save`), rank 0's ends up with every rank's tasks.
+pub fn save(save: Save, profiler: Option<&Profiler>) -> Result<Option<SaveReport>> {
     #[cfg(feature = "mpi")]
     if let Some(mpi) = MPI.with(|m| m.borrow_mut().take()) {
         let cleaner = TempCleaner::start(save.path());
@@ -36,9 +39,13 @@ pub fn save(save: Save) -> Result<Option<SaveReport>> {
             Ok(report) => report,
             Err(e) => mpi.fail(&e),
         };
+        if let Some(p) = profiler {
+            mpi.gather_profile(p);
+        }
         MPI.with(|m| *m.borrow_mut() = Some(mpi));
         return Ok(report);
     }
+    let _ = profiler; // it observes the save already
     save.run().map(Some)
 }
 

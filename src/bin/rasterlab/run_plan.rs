@@ -23,6 +23,10 @@ pub struct RunArgs {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Also write a profile (task timeline, CPU and memory) as an SVG figure; under
+    /// mpirun, one timeline row per rank and thread.
+    #[arg(long, value_name = "SVG")]
+    profile: Option<PathBuf>,
 }
 
 /// Reads the plan, applies this machine's settings and saves.
@@ -32,6 +36,10 @@ pub fn run(args: RunArgs, cancel: &CancelToken) -> rasterlab::Result<Option<Save
         save = save.output(out);
     }
     super::check_output_path(save.path())?;
+    if let Some(svg) = &args.profile {
+        super::check_output_path(svg)?;
+        rasterlab::raster::output::check_distinct(&[svg.as_path()], &[save.path().to_path_buf()])?;
+    }
     save = save.cancel_on(cancel).progress(if args.quiet {
         ProgressMode::Silent
     } else {
@@ -43,5 +51,13 @@ pub fn run(args: RunArgs, cancel: &CancelToken) -> rasterlab::Result<Option<Save
     if let Some(m) = &args.memory {
         save = save.memory(super::parse_memory(m)?);
     }
-    super::ranks::save(save)
+    let profiler = args.profile.as_ref().map(|_| Profiler::new());
+    if let Some(p) = &profiler {
+        save = save.observe(p);
+    }
+    let report = super::ranks::save(save, profiler.as_ref())?;
+    if let (Some(_), Some(p), Some(svg)) = (&report, &profiler, &args.profile) {
+        p.save_svg(svg)?;
+    }
+    Ok(report)
 }
