@@ -432,5 +432,90 @@ fn the_profile_of_a_run_on_ranks_shows_every_rank() {
     let chunks = w.div_ceil(512) * h.div_ceil(512);
     // Compute tasks are orange (#FF7F0E); the legend has one more swatch.
     let orange = svg.matches("fill=\"#FF7F0E\"").count();
-    assert_eq!(orange, chunks + 1, "compute rectangles vs chunks of the grid");
+    assert_eq!(
+        orange,
+        chunks + 1,
+        "compute rectangles vs chunks of the grid"
+    );
+}
+
+/// The line of `rasterlab cluster`'s report that starts with `key`.
+fn report_line<'a>(stdout: &'a str, key: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("no {key:?} in {stdout}"))
+}
+
+/// `rasterlab cluster` (k-means) under `mpirun -n 1, 2, 3`: the iterations are shared
+/// among the ranks, and the label map, inertia and iteration count are the single
+/// process's; other methods are refused under mpirun.
+#[test]
+fn kmeans_on_ranks_equals_one_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scene();
+    let args = |out: &str| -> Vec<String> {
+        [
+            "cluster",
+            &s,
+            "--k",
+            "6",
+            "--seed",
+            "7",
+            "--threads",
+            "1",
+            "--quiet",
+            "-o",
+            out,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let reference = dir.path().join("single.tif");
+    let one = args(&reference.to_string_lossy());
+    let one: Vec<&str> = one.iter().map(String::as_str).collect();
+    let single_out = ok(&single(dir.path(), &one), "cluster single");
+    for n in 1..=3 {
+        let out = dir.path().join(format!("ranks{n}.tif"));
+        let many = args(&out.to_string_lossy());
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let stdout = ok(
+            &mpirun(n, dir.path(), &many, &[]),
+            &format!("cluster mpirun -n {n}"),
+        );
+        assert_eq!(stdout.matches("method:").count(), 1, "one report: {stdout}");
+        for key in ["inertia:", "iterations:", "samples:"] {
+            assert_eq!(
+                report_line(&stdout, key),
+                report_line(&single_out, key),
+                "-n {n}"
+            );
+        }
+        assert_same_pixels(&reference, &out, &format!("cluster mpirun -n {n}"));
+    }
+    let refused = mpirun(
+        2,
+        dir.path(),
+        &[
+            "cluster",
+            &s,
+            "--k",
+            "4",
+            "--method",
+            "minibatch",
+            "--quiet",
+            "-o",
+            "m.tif",
+        ],
+        &[],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("only k-means is shared"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(!dir.path().join("m.tif").exists());
+    assert!(debris(dir.path()).is_empty(), "{:?}", debris(dir.path()));
 }

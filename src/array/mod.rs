@@ -25,7 +25,7 @@ pub use plan::PLAN_VERSION;
 #[doc(hidden)]
 pub use save::FAULT_VAR;
 #[cfg(feature = "mpi")]
-pub(crate) use save::{Incoming, RankLink, panic_is_caught};
+pub(crate) use save::{Incoming, RankLink, panic_is_caught, share_of_node};
 pub use save::{OutputType, Save, SaveReport};
 pub use time::{Period, Stat};
 

@@ -28,8 +28,10 @@ use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
-use crate::array::{Incoming, RankLink, Save, SaveReport, panic_is_caught};
+use crate::array::{Incoming, RankLink, Save, SaveReport, panic_is_caught, share_of_node};
+use crate::cluster::kmeans::FitRanks;
 use crate::error::{Error, Result};
+use crate::runtime::resources::PoolPlan;
 
 pub use crate::array::FAULT_VAR;
 
@@ -121,6 +123,19 @@ impl Mpi {
     pub fn fail(&self, error: &Error) -> ! {
         eprintln!("error: {error}");
         self.world.abort(EXIT_RANK_FAILED)
+    }
+
+    /// This rank's share of its node: `plan`'s threads (or `SLURM_CPUS_PER_TASK`) and
+    /// memory budget divided among the ranks on the node, each unless the caller set it
+    /// (`threads_set`, `memory_set`). Saves do this themselves; a fit is given its
+    /// threads ([`Mpi::fit_kmeans`]).
+    pub fn node_share(
+        &self,
+        plan: PoolPlan,
+        threads_set: bool,
+        memory_set: bool,
+    ) -> Result<PoolPlan> {
+        share_of_node(plan, self, threads_set, memory_set)
     }
 
     /// Gathers every rank's tasks into rank 0's `profiler` (a collective: every rank
@@ -262,4 +277,109 @@ fn install_panic_hook(main: ThreadId, rank: i32) {
             SimpleCommunicator::world().abort(EXIT_RANK_FAILED);
         }
     }));
+}
+
+/// A request of a shared k-means fit to the MPI thread: values to all-gather, and where
+/// to send the result.
+enum Gather {
+    F64(Vec<f64>, crossbeam_channel::Sender<Vec<f64>>),
+    I32(Vec<i32>, crossbeam_channel::Sender<Vec<i32>>),
+}
+
+/// The fit's side of [`Mpi::fit_kmeans`]: it runs on the pool's threads, which may not
+/// call MPI (`MPI_THREAD_FUNNELED`), so each collective goes to the MPI thread.
+struct FitLink {
+    rank: usize,
+    ranks: usize,
+    to_mpi: crossbeam_channel::Sender<Gather>,
+}
+
+impl FitRanks for FitLink {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn ranks(&self) -> usize {
+        self.ranks
+    }
+
+    fn all_gather_f64(&self, mine: &[f64]) -> Vec<f64> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        // The MPI thread serves until this link is dropped, so it is there to answer.
+        let _ = self.to_mpi.send(Gather::F64(mine.to_vec(), tx));
+        rx.recv().unwrap_or_default()
+    }
+
+    fn all_gather_i32(&self, mine: &[i32]) -> Vec<i32> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let _ = self.to_mpi.send(Gather::I32(mine.to_vec(), tx));
+        rx.recv().unwrap_or_default()
+    }
+}
+
+impl Mpi {
+    /// Fits `km` to `x` with every rank of the job, each holding the same samples (each
+    /// rank reads them: samples are small next to the rasters they come from): the
+    /// initialisation is computed by every rank from the same seed, and each iteration's
+    /// assignment pass is split among the ranks by whole chunks of samples, whose
+    /// partial sums are gathered and reduced in chunk order. Every rank returns the
+    /// model a single process fits, bit for bit (labels, centroids, inertia, iterations).
+    /// Each rank computes with `km`'s threads (give each rank its share of the node).
+    pub fn fit_kmeans(
+        &self,
+        km: &crate::cluster::KMeans,
+        x: &(impl crate::cluster::AsFeatures + Sync + ?Sized),
+    ) -> Result<crate::cluster::KMeansModel> {
+        let (to_mpi, requests) = crossbeam_channel::unbounded::<Gather>();
+        let link = FitLink {
+            rank: self.rank(),
+            ranks: self.size(),
+            to_mpi,
+        };
+        std::thread::scope(|scope| {
+            let fit = scope.spawn(move || {
+                let link = link; // dropped when the fit ends, which ends the loop below
+                km.fit_shared(x, &link)
+            });
+            for request in requests.iter() {
+                match request {
+                    Gather::F64(mine, reply) => {
+                        let _ = reply.send(self.all_gather_varcount(&mine));
+                    }
+                    Gather::I32(mine, reply) => {
+                        let _ = reply.send(self.all_gather_varcount(&mine));
+                    }
+                }
+            }
+            fit.join().map_err(|payload| Error::Panic {
+                task: "k-means fit".into(),
+                message: crate::runtime::panic::panic_message(payload.as_ref()),
+            })?
+        })
+    }
+
+    /// Every rank's `mine`, concatenated in rank order (lengths may differ).
+    fn all_gather_varcount<T: Equivalence + Default + Clone>(&self, mine: &[T]) -> Vec<T> {
+        let counts: Vec<i32> = {
+            let mut all = vec![0i32; self.size()];
+            self.world
+                .all_gather_into(&(mine.len() as i32), &mut all[..]);
+            all
+        };
+        let displs: Vec<i32> = counts
+            .iter()
+            .scan(0i32, |at, &c| {
+                let d = *at;
+                *at += c;
+                Some(d)
+            })
+            .collect();
+        let total: i32 = counts.iter().sum();
+        let mut all = vec![T::default(); total.max(0) as usize];
+        {
+            let mut partition = mpi::datatype::PartitionMut::new(&mut all[..], counts, displs);
+            self.world.all_gather_varcount_into(mine, &mut partition);
+        }
+        all
+    }
 }

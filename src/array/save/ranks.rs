@@ -23,6 +23,28 @@ use crate::runtime::grid::Window;
 use crate::runtime::progress::{Progress, ProgressMode};
 use crate::runtime::resources::PoolPlan;
 
+/// A rank's part of its node: `plan`'s threads (or the launcher's `cpus_per_rank`) and
+/// memory budget divided among the ranks on the node, each unless the caller `set` it.
+pub(crate) fn share_of_node(
+    mut plan: PoolPlan,
+    link: &dyn RankLink,
+    threads_set: bool,
+    memory_set: bool,
+) -> Result<PoolPlan> {
+    let share = link.ranks_on_node().max(1);
+    if !threads_set {
+        let threads = link
+            .cpus_per_rank()
+            .unwrap_or_else(|| (plan.threads() / share).max(1));
+        plan = plan.with_threads(threads)?;
+    }
+    if !memory_set {
+        let budget = (plan.memory_budget() / share as u64).max(1);
+        plan = plan.with_memory_budget(budget)?;
+    }
+    Ok(plan)
+}
+
 /// What arrived at the writing rank.
 pub enum Incoming {
     /// A computed chunk: its index in the grid and its values (bands x pixels).
@@ -192,19 +214,12 @@ impl Save {
 
     /// This rank's pool plan: the save's threads and memory if set, else its share.
     fn rank_plan(&self, link: &dyn RankLink) -> Result<PoolPlan> {
-        let mut plan = self.array.plan()?;
-        let share = link.ranks_on_node().max(1);
-        if self.array.threads.is_none() {
-            let threads = link
-                .cpus_per_rank()
-                .unwrap_or_else(|| (plan.threads() / share).max(1));
-            plan = plan.with_threads(threads)?;
-        }
-        if self.array.memory.is_none() {
-            let budget = (plan.memory_budget() / share as u64).max(1);
-            plan = plan.with_memory_budget(budget)?;
-        }
-        Ok(plan)
+        share_of_node(
+            self.array.plan()?,
+            link,
+            self.array.threads.is_some(),
+            self.array.memory.is_some(),
+        )
     }
 
     /// Rank 0: computes its part, writes it and every chunk the others send.

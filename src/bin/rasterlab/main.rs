@@ -50,7 +50,7 @@ enum Command {
     Run(Box<run_plan::RunArgs>),
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum Method {
     /// Exact k-means (Lloyd iterations).
     Kmeans,
@@ -122,6 +122,12 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     let compression: Compression = out.compress.parse()?;
     let layout = layout_arg(out, OverviewResampling::LABELS)?;
     let memory = memory_arg(out)?;
+    if ranks::shared() && args.method != Method::Kmeans {
+        return Err(rasterlab::Error::invalid(
+            "--method",
+            "under mpirun/srun only k-means is shared among ranks; run mini-batch and spectral clustering in one process",
+        ));
+    }
     let mut plan = rasterlab::runtime::resources::PoolPlan::detect()?;
     if let Some(t) = out.threads {
         plan = plan.with_threads(t)?;
@@ -129,6 +135,8 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     if let Some(m) = memory {
         plan = plan.with_memory_budget(m)?;
     }
+    // Under mpirun, each rank reads the samples and computes with its share of the node.
+    let plan = ranks::node_share(plan, out.threads.is_some(), memory.is_some())?;
     let start = std::time::Instant::now();
     let mut raster = Raster::open(&args.file)?;
     if !args.band_names.is_empty() {
@@ -224,7 +232,10 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
             if let Some(m) = args.max_iter {
                 km = km.max_iter(m);
             }
-            let m = km.fit(&x)?;
+            // Under mpirun the iterations are shared among the ranks; rank 0 writes.
+            let Some(m) = ranks::fit_kmeans(&km, &x)? else {
+                return Ok(());
+            };
             (
                 m.labels().to_vec(),
                 m.inertia(),

@@ -5,6 +5,7 @@
 
 use rasterlab::Result;
 use rasterlab::array::{Save, SaveReport};
+use rasterlab::cluster::{KMeans, KMeansModel, Samples};
 use rasterlab::profile::Profiler;
 
 #[cfg(feature = "mpi")]
@@ -47,6 +48,60 @@ pub fn save(save: Save, profiler: Option<&Profiler>) -> Result<Option<SaveReport
     }
     let _ = profiler; // it observes the save already
     save.run().map(Some)
+}
+
+/// True when this process is one of several MPI ranks.
+pub fn shared() -> bool {
+    #[cfg(feature = "mpi")]
+    if let Some(n) = MPI.with(|m| m.borrow().as_ref().map(|mpi| mpi.size())) {
+        return n > 1;
+    }
+    false
+}
+
+/// This process's share of the node for a fit: `plan` unchanged outside a job.
+pub fn node_share(
+    plan: rasterlab::runtime::resources::PoolPlan,
+    threads_set: bool,
+    memory_set: bool,
+) -> Result<rasterlab::runtime::resources::PoolPlan> {
+    #[cfg(feature = "mpi")]
+    if let Some(shared) = MPI.with(|m| {
+        m.borrow()
+            .as_ref()
+            .map(|mpi| mpi.node_share(plan.clone(), threads_set, memory_set))
+    }) {
+        return shared;
+    }
+    let _ = (threads_set, memory_set);
+    Ok(plan)
+}
+
+/// Fits `km` to `x`, with every rank of the job when there is one (the same model on
+/// each, bit for bit the single-process one). `None` on ranks other than 0, which print
+/// and write nothing; a failure on any rank ends the job naming the rank.
+pub fn fit_kmeans(km: &KMeans, x: &Samples) -> Result<Option<KMeansModel>> {
+    #[cfg(feature = "mpi")]
+    if let Some((rank, fit)) = MPI.with(|m| {
+        m.borrow().as_ref().map(|mpi| {
+            (
+                mpi.rank(),
+                mpi.fit_kmeans(km, x).map_err(|e| (e, mpi.rank())),
+            )
+        })
+    }) {
+        return match fit {
+            Ok(model) => Ok((rank == 0).then_some(model)),
+            Err((e, rank)) => MPI.with(|m| match m.borrow().as_ref() {
+                Some(mpi) => mpi.fail(&rasterlab::Error::Rank {
+                    rank,
+                    message: e.to_string(),
+                }),
+                None => Err(e),
+            }),
+        };
+    }
+    km.fit(x).map(Some)
 }
 
 /// Ends the MPI job of this process (`MPI_Finalize`), if any.

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::hamerly::{Bounds, assign_hamerly, update_bounds};
 use super::kernel::{Partial, assign};
+use super::shared::{FitRanks, assign_shared, share_labels};
 use super::*;
 use crate::cluster::stats::column_stats;
 use crate::cluster::{CHUNK, Data, Real, fmt_num};
@@ -30,11 +31,28 @@ pub(crate) fn lloyd<T: Real>(
     progress: ProgressMode,
     label: &str,
 ) -> RunOutput {
+    lloyd_shared(data, init, max_iter, tol, algorithm, progress, label, None)
+}
+
+/// [`lloyd`], with each assignment pass shared among `ranks` when given (see
+/// [`super::shared`]; shared passes are Lloyd's: Hamerly's bounds are per sample).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn lloyd_shared<T: Real>(
+    data: Data<'_, T>,
+    init: Vec<f64>,
+    max_iter: usize,
+    tol: f64,
+    algorithm: Algorithm,
+    progress: ProgressMode,
+    label: &str,
+    ranks: Option<&dyn FitRanks>,
+) -> RunOutput {
     let (n, d) = (data.n, data.d);
     let k = init.len() / d;
     let mut centroids = init;
     let mut labels = vec![-1i32; n];
-    let mut bounds = (algorithm == Algorithm::Hamerly).then(|| Bounds {
+    let hamerly = algorithm == Algorithm::Hamerly && ranks.is_none();
+    let mut bounds = hamerly.then(|| Bounds {
         upper: vec![0.0; n],
         lower: vec![0.0; n],
     });
@@ -46,12 +64,17 @@ pub(crate) fn lloyd<T: Real>(
     for it in 0..max_iter {
         n_iter = it + 1;
         let packed = Packed::new(&centroids, k, d);
-        let part = match bounds.as_mut() {
-            Some(b) => assign_hamerly(data, &packed, &centroids, &mut labels, b),
-            None => assign(data, &packed, &mut labels, true),
+        let part = match (bounds.as_mut(), ranks) {
+            (Some(b), _) => assign_hamerly(data, &packed, &centroids, &mut labels, b),
+            (None, Some(r)) => assign_shared(data, &packed, &mut labels, true, r),
+            (None, None) => assign(data, &packed, &mut labels, true),
         };
         let mut part = part;
         if part.counts.contains(&0.0) {
+            // The farthest samples are chosen among all labels, as in one process.
+            if let Some(r) = ranks {
+                share_labels(&mut labels, r);
+            }
             relocate_empty(data, &packed, &labels, &mut part);
         }
         let mut new = part.sums.clone();
@@ -103,10 +126,14 @@ pub(crate) fn lloyd<T: Real>(
     prog.finish();
     // With strict convergence the labels are those of the final centroids (the same sums
     // give the same means); otherwise one more assignment pass, as scikit-learn does.
-    let final_part = match last {
-        Some(p) if strict && !p.inertia.is_nan() => p,
-        _ => assign(data, &Packed::new(&centroids, k, d), &mut labels, false),
+    let final_part = match (last, ranks) {
+        (Some(p), _) if strict && !p.inertia.is_nan() => p,
+        (_, Some(r)) => assign_shared(data, &Packed::new(&centroids, k, d), &mut labels, false, r),
+        (_, None) => assign(data, &Packed::new(&centroids, k, d), &mut labels, false),
     };
+    if let Some(r) = ranks {
+        share_labels(&mut labels, r);
+    }
     RunOutput {
         counts: final_part.counts.iter().map(|&c| c as usize).collect(),
         inertia: final_part.inertia,

@@ -36,6 +36,7 @@ mod init;
 mod kernel;
 mod lloyd;
 mod model;
+mod shared;
 #[cfg(test)]
 mod tests;
 
@@ -43,8 +44,10 @@ use init::kmeans_parallel;
 pub(crate) use init::kmeans_plusplus;
 pub(crate) use kernel::Packed;
 pub(crate) use lloyd::lloyd;
+use lloyd::lloyd_shared;
 use lloyd::{RunOutput, tolerance};
 pub use model::KMeansModel;
+pub(crate) use shared::FitRanks;
 
 use std::fmt;
 use std::time::Instant;
@@ -248,7 +251,29 @@ impl KMeans {
         self.fit_view(x.features(), x.feature_names())
     }
 
+    /// [`KMeans::fit`] shared among processes that each hold the same `x` (MPI ranks:
+    /// `crate::distributed::Mpi::fit_kmeans`): the same model on every rank, bit for bit
+    /// the single-process one.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn fit_shared(
+        &self,
+        x: &(impl AsFeatures + ?Sized),
+        ranks: &dyn FitRanks,
+    ) -> Result<KMeansModel> {
+        crate::cluster::check_label_k(self.k, x)?;
+        self.fit_view_on(x.features(), x.feature_names(), Some(ranks))
+    }
+
     fn fit_view(&self, x: FeatureView<'_>, names: Option<Vec<String>>) -> Result<KMeansModel> {
+        self.fit_view_on(x, names, None)
+    }
+
+    fn fit_view_on(
+        &self,
+        x: FeatureView<'_>,
+        names: Option<Vec<String>>,
+        ranks: Option<&dyn FitRanks>,
+    ) -> Result<KMeansModel> {
         self.validate()?;
         let (n, d) = x.dim();
         check_k(self.k, n, d)?;
@@ -259,12 +284,12 @@ impl KMeans {
             FeatureView::F32(a) => {
                 let a = a.as_standard_layout();
                 let data = data_of(&a)?;
-                pool.install(|| self.fit_data(data))?
+                pool.install(|| self.fit_data(data, ranks))?
             }
             FeatureView::F64(a) => {
                 let a = a.as_standard_layout();
                 let data = data_of(&a)?;
-                pool.install(|| self.fit_data(data))?
+                pool.install(|| self.fit_data(data, ranks))?
             }
         };
         model.threads = plan.threads();
@@ -273,10 +298,23 @@ impl KMeans {
         Ok(model)
     }
 
-    fn fit_data<T: Real>(&self, data: Data<'_, T>) -> Result<KMeansModel> {
+    fn fit_data<T: Real>(
+        &self,
+        data: Data<'_, T>,
+        ranks: Option<&dyn FitRanks>,
+    ) -> Result<KMeansModel> {
         check_finite(data)?;
         let tol = tolerance(data, self.tol);
-        let algorithm = self.algorithm.resolve(self.k, data.d);
+        let algorithm = match ranks {
+            // A shared pass is Lloyd's (the same clustering; see `Algorithm`).
+            Some(_) => Algorithm::Lloyd,
+            None => self.algorithm.resolve(self.k, data.d),
+        };
+        // One progress line for the job: rank 0's.
+        let progress = match ranks {
+            Some(r) if r.rank() != 0 => ProgressMode::Silent,
+            _ => self.progress,
+        };
         let mut rng = Rng::new(self.seed);
         let mut best: Option<RunOutput> = None;
         for run in 0..self.n_init {
@@ -291,14 +329,15 @@ impl KMeans {
             } else {
                 "k-means".to_string()
             };
-            let out = lloyd(
+            let out = lloyd_shared(
                 data,
                 init,
                 self.max_iter,
                 tol,
                 algorithm,
-                self.progress,
+                progress,
                 &label,
+                ranks,
             );
             if best.as_ref().is_none_or(|b| out.inertia < b.inertia) {
                 best = Some(out);
