@@ -519,3 +519,107 @@ fn kmeans_on_ranks_equals_one_process() {
     assert!(!dir.path().join("m.tif").exists());
     assert!(debris(dir.path()).is_empty(), "{:?}", debris(dir.path()));
 }
+
+/// What the block function of the `map_blocks` tests returns for a block: its id, how
+/// many pixels are nodata (NaN), the sum of the others and its first value (NaN
+/// included, which must survive the trip between ranks).
+fn block_summary(b: &rasterlab::array::Block) -> (usize, usize, f64, f32) {
+    let nan = b.data.iter().filter(|v| v.is_nan()).count();
+    let sum = b
+        .data
+        .iter()
+        .filter(|v| !v.is_nan())
+        .map(|&v| v as f64)
+        .sum();
+    (b.id, nan, sum, b.data[[0, 0, 0]])
+}
+
+/// The red band of the scene, 0 as nodata, in chunks of 256: 64 blocks, some all NaN.
+fn red() -> LazyArray {
+    Raster::open(data(SCENE))
+        .and_then(|r| r.with_band_names(["blue", "green", "red"]))
+        .and_then(|r| r.with_nodata(Some(0.0)).band("red"))
+        .and_then(|a| a.chunks(256))
+        .expect("the scene's red band")
+        .progress(ProgressMode::Silent)
+}
+
+/// The MPI program of `map_blocks_on_ranks_equals_one_process`: this test binary, started
+/// by `mpirun` with `RASTERLAB_MPI_CHILD` set, runs only this function. Rank 0 prints the
+/// results (Rust's `{:?}`, exact for floats) or the error.
+#[test]
+fn map_blocks_rank_program() {
+    let Some(mode) = std::env::var_os("RASTERLAB_MPI_CHILD") else {
+        return; // an ordinary test run: nothing to do
+    };
+    let mpi = rasterlab::distributed::Mpi::init().expect("MPI");
+    let last = mpi.size(); // a block the last rank computes when failing (see below)
+    let fail = mode == "fail";
+    let result = mpi.map_blocks(&red(), |b| {
+        let s = block_summary(b);
+        if fail && b.id == 64 - last {
+            panic!("bad block");
+        }
+        s
+    });
+    match result {
+        Ok(Some(v)) => println!("RESULT {v:?}"),
+        Ok(None) => {}
+        Err(e) => {
+            println!("ERROR {e}");
+            mpi.fail(&e)
+        }
+    }
+}
+
+/// `Mpi::map_blocks` under `mpirun -n 2, 3`: rank 0 gets every block's result in block
+/// order, the same as `map_blocks` in one process (NaN kept); a block function that
+/// panics on the last rank ends the job with that rank and block named.
+#[test]
+fn map_blocks_on_ranks_equals_one_process() {
+    let expected = format!(
+        "RESULT {:?}",
+        red().map_blocks(block_summary).expect("map_blocks")
+    );
+    assert!(expected.contains("NaN"), "the test needs NaN values");
+    let exe = std::env::current_exe().expect("this test binary");
+    let run = |n: usize, mode: &str| {
+        let mut cmd = Command::new("mpirun");
+        cmd.arg("-n").arg(n.to_string()).arg(&exe);
+        cmd.args([
+            "map_blocks_rank_program",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ]);
+        cmd.env("RASTERLAB_MPI_CHILD", mode)
+            .env("RUST_BACKTRACE", "0");
+        for (k, v) in MPI_ENV {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("mpirun")
+    };
+    for n in [2, 3] {
+        let out = ok(&run(n, "ok"), &format!("map_blocks -n {n}"));
+        // The harness prints "test ... " on the same line before the program's output.
+        let got: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.find("RESULT ").map(|i| &l[i..]))
+            .collect();
+        assert_eq!(got, [expected.as_str()], "-n {n}");
+    }
+    let t = Instant::now();
+    let failed = run(2, "fail");
+    assert!(!failed.status.success());
+    let stdout = text(&failed.stdout);
+    assert!(
+        stdout.contains("ERROR rank 1 failed") && stdout.contains("chunk 62"),
+        "{stdout}\n{}",
+        text(&failed.stderr)
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        t.elapsed()
+    );
+}

@@ -112,3 +112,49 @@ impl LazyArray {
         )
     }
 }
+
+#[cfg(feature = "mpi")]
+impl LazyArray {
+    /// [`LazyArray::map_blocks`] over this rank's part of the grid (the same split as a
+    /// shared save): `(block id, value)` in block order. Threads and memory are the
+    /// rank's share of its node unless set; progress is shown by rank 0 only.
+    pub(crate) fn map_blocks_on_rank<T: Send>(
+        &self,
+        link: &dyn super::RankLink,
+        f: impl Fn(&super::Block) -> T + Sync,
+    ) -> Result<Vec<(usize, T)>> {
+        let plan = super::share_of_node(
+            self.plan()?,
+            link,
+            self.threads.is_some(),
+            self.memory.is_some(),
+        )?;
+        let grid = self.chunk_grid(&plan)?;
+        super::save::same_grid(link, &grid)?;
+        let mine = split(&grid, link.ranks(), link.rank());
+        let nb = self.n_bands()?;
+        let mut own = self.clone();
+        if link.rank() != 0 {
+            own.progress = crate::runtime::progress::ProgressMode::Silent;
+        }
+        let mut out = Vec::with_capacity(mine.len());
+        own.run_part(
+            &plan,
+            &grid,
+            &mine,
+            "map_blocks",
+            |id, window, data| {
+                let data = ndarray::Array3::from_shape_vec((nb, window.height, window.width), data)
+                    .map_err(|e| Error::internal(format!("block {id}: {e}")))?;
+                Ok(f(&super::Block { id, window, data }))
+            },
+            |id, _, value| {
+                out.push((id, value));
+                Ok(())
+            },
+            None,
+        )?;
+        out.sort_by_key(|(id, _)| *id);
+        Ok(out)
+    }
+}

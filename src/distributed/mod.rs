@@ -383,3 +383,71 @@ impl Mpi {
         all
     }
 }
+
+/// Tag of a rank's `map_blocks` results (CBOR).
+const TAG_BLOCKS: i32 = 15;
+
+impl Mpi {
+    /// [`LazyArray::map_blocks`](crate::array::LazyArray::map_blocks) with every rank
+    /// of the job (each calls it with the same array and function): each rank maps its
+    /// part of the chunk grid (the split of a shared save) on its share of the node, and
+    /// rank 0 receives every result and returns them all **in block order**, as one
+    /// process would; other ranks return `None`. Results travel as CBOR (NaN included),
+    /// hence `Serialize + DeserializeOwned`.
+    ///
+    /// A rank whose part fails sends its error to rank 0, which returns
+    /// [`Error::Rank`] naming the rank (and the block); end the job with [`Mpi::fail`].
+    ///
+    /// ```no_run
+    /// use rasterlab::prelude::*;
+    /// # fn main() -> rasterlab::Result<()> {
+    /// let mpi = rasterlab::distributed::Mpi::init()?;
+    /// let nir = Raster::open("data/rgbn_20160101.tif")?.with_band_names(["r", "g", "b", "nir"])?.band("nir")?;
+    /// let sums = mpi.map_blocks(&nir.chunks(100)?, |b| b.data.iter().map(|&v| v as f64).sum::<f64>());
+    /// match sums {
+    ///     Ok(Some(sums)) => println!("{} blocks", sums.len()), // rank 0, in block order
+    ///     Ok(None) => {}                                     // other ranks
+    ///     Err(e) => mpi.fail(&e),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn map_blocks<T>(
+        &self,
+        array: &crate::array::LazyArray,
+        f: impl Fn(&crate::array::Block) -> T + Sync,
+    ) -> Result<Option<Vec<T>>>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Send,
+    {
+        let mine = array.map_blocks_on_rank(self, f);
+        if self.rank() != 0 {
+            // Errors travel as their text (which names the block).
+            let sent: std::result::Result<Vec<(usize, T)>, String> =
+                mine.map_err(|e| e.to_string());
+            let mut bytes = Vec::new();
+            ciborium::into_writer(&sent, &mut bytes)
+                .map_err(|e| Error::internal(format!("map_blocks results as CBOR: {e}")))?;
+            let to = self.world.process_at_rank(0);
+            mpi::request::scope(|scope| {
+                wait_gently(to.immediate_synchronous_send_with_tag(scope, &bytes[..], TAG_BLOCKS));
+            });
+            return Ok(None);
+        }
+        let mut all = mine?;
+        for rank in 1..self.size() {
+            let (bytes, _) = self
+                .world
+                .process_at_rank(rank as i32)
+                .receive_vec_with_tag::<u8>(TAG_BLOCKS);
+            let got: std::result::Result<Vec<(usize, T)>, String> =
+                ciborium::from_reader(&bytes[..]).map_err(|e| Error::Rank {
+                    rank,
+                    message: format!("sent map_blocks results that do not parse: {e}"),
+                })?;
+            all.extend(got.map_err(|message| Error::Rank { rank, message })?);
+        }
+        all.sort_by_key(|(id, _)| *id);
+        Ok(Some(all.into_iter().map(|(_, v)| v).collect()))
+    }
+}

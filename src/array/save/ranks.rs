@@ -19,7 +19,7 @@ use super::{Job, Save, SaveReport};
 use crate::array::part::split;
 use crate::error::{Error, Result};
 use crate::raster::write::TiffWriter;
-use crate::runtime::grid::Window;
+use crate::runtime::grid::{ChunkGrid, Window};
 use crate::runtime::progress::{Progress, ProgressMode};
 use crate::runtime::resources::PoolPlan;
 
@@ -43,6 +43,24 @@ pub(crate) fn share_of_node(
         plan = plan.with_memory_budget(budget)?;
     }
     Ok(plan)
+}
+
+/// Fails unless every rank cut `grid` with the same chunk size (the memory budget sets
+/// it unless given, and ranks may have different memory). A collective.
+pub(crate) fn same_grid(link: &dyn RankLink, grid: &ChunkGrid) -> Result<()> {
+    let (cw, ch) = grid.chunk_size();
+    let sizes = link.all_gather(((cw as u64) << 32) | ch as u64)?;
+    if sizes.iter().any(|&s| s != sizes[0]) {
+        return Err(Error::invalid(
+            "chunk size",
+            format!(
+                "the ranks chose different chunk sizes ({} on rank 0, {cw} x {ch} on rank {}) because their memory differs: give one with .chunks(n) / --chunks",
+                pair(sizes[0]),
+                link.rank()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What arrived at the writing rank.
@@ -184,18 +202,7 @@ impl Save {
         let rank = link.rank();
         let plan = self.rank_plan(link)?;
         let job = self.prepare(Some(plan))?;
-        // Every rank must cut the same grid (the budget sets the chunk size unless given).
-        let (cw, ch) = job.grid.chunk_size();
-        let sizes = link.all_gather(((cw as u64) << 32) | ch as u64)?;
-        if sizes.iter().any(|&s| s != sizes[0]) {
-            return Err(Error::invalid(
-                "chunk size",
-                format!(
-                    "the ranks chose different chunk sizes ({} on rank 0, {cw} x {ch} on rank {rank}) because their memory differs: give one with .chunks(n) / --chunks",
-                    pair(sizes[0])
-                ),
-            ));
-        }
+        same_grid(link, &job.grid)?;
         let threads: Vec<usize> = link
             .all_gather(job.plan.threads() as u64)?
             .into_iter()
