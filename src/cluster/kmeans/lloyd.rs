@@ -77,24 +77,7 @@ pub(crate) fn lloyd_shared<T: Real>(
             }
             relocate_empty(data, &packed, &labels, &mut part);
         }
-        let mut new = part.sums.clone();
-        for c in 0..k {
-            if part.counts[c] > 0.0 {
-                for v in &mut new[c * d..(c + 1) * d] {
-                    *v /= part.counts[c];
-                }
-            } else {
-                new[c * d..(c + 1) * d].copy_from_slice(&centroids[c * d..(c + 1) * d]);
-            }
-        }
-        let shifts: Vec<f64> = (0..k)
-            .map(|c| {
-                (0..d)
-                    .map(|j| (new[c * d + j] - centroids[c * d + j]).powi(2))
-                    .sum::<f64>()
-                    .sqrt()
-            })
-            .collect();
+        let (new, shifts) = means(&part, &centroids, d);
         let shift_tot: f64 = shifts.iter().map(|s| s * s).sum();
         centroids = new;
         if let Some(b) = bounds.as_mut() {
@@ -142,6 +125,31 @@ pub(crate) fn lloyd_shared<T: Real>(
         n_iter,
         converged,
     }
+}
+
+/// The new centroids (cluster means from `part`'s sums and counts; an empty cluster keeps
+/// its centroid) and how far each moved.
+fn means(part: &Partial, centroids: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let k = centroids.len() / d;
+    let mut new = part.sums.clone();
+    for c in 0..k {
+        if part.counts[c] > 0.0 {
+            for v in &mut new[c * d..(c + 1) * d] {
+                *v /= part.counts[c];
+            }
+        } else {
+            new[c * d..(c + 1) * d].copy_from_slice(&centroids[c * d..(c + 1) * d]);
+        }
+    }
+    let shifts = (0..k)
+        .map(|c| {
+            (0..d)
+                .map(|j| (new[c * d + j] - centroids[c * d + j]).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .collect();
+    (new, shifts)
 }
 
 /// Re-seeds empty clusters with the samples farthest from their centroid (scikit-learn's
