@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SCRIPTS = ROOT / "scripts"
 sys.path.insert(0, str(SCRIPTS))
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/
 import prewarm_pool  # noqa: E402  (the pool's kernel spec and helpers)
 
 
