@@ -14,10 +14,11 @@
 # When all slots are leased, the kernel builds cold in an `overflow-XXXXXX` folder of the
 # pool, locked the same way; each launch removes the overflow folders whose kernel is gone
 # (killed or not: evcxr keeps a folder it was given), so they never pile up.
+# Before a class, `make prewarm SLOTS=N` (scripts/prewarm_pool.py) fills N slots.
 #
 #   EVCXR_TMPDIR set             used as is (no lease): tests/notebooks.rs does this
 #   RASTERLAB_EVCXR_POOL=DIR     the pool (default ${XDG_CACHE_HOME:-~/.cache}/rasterlab/evcxr-pool)
-#   RASTERLAB_EVCXR_SLOTS=N      at most N folders (default 8; ~450 MB each); when all are
+#   RASTERLAB_EVCXR_SLOTS=N      at most N folders (default 8; 230-320 MiB each); when all are
 #                                leased, the kernel builds in an overflow folder (see above)
 #   RASTERLAB_EVCXR=PATH         the evcxr_jupyter binary (set in kernel.json by the set-up)
 set -euo pipefail
