@@ -28,7 +28,7 @@ ifneq ($(and $(CONDA_PREFIX),$(wildcard $(CONDA_PREFIX)/bin/gdal-config)),)
   export RUSTFLAGS := $(strip $(RUSTFLAGS) -C link-arg=-Wl,-rpath,$(CONDA_PREFIX)/lib)
 endif
 
-.PHONY: help setup demo test bench lab clean screenshots first-cell
+.PHONY: help setup demo test bench lab clean screenshots first-cell prewarm class-load
 
 help:
 	@echo "make demo   set up, build (release) and run the main job (scripts/demo.sh)"
@@ -38,6 +38,8 @@ help:
 	@echo "make setup  only the set-up step (idempotent)"
 	@echo "make clean  remove target/ and out/ (keeps .venv and the evcxr install)"
 	@echo "make first-cell  time a notebook's first cell in fresh kernels (cold, warm, later; --quick)"
+	@echo "make prewarm SLOTS=30  fill the kernel pool's build folders before a class (scripts/prewarm_pool.py)"
+	@echo "make class-load KERNELS=10  N kernels at once, each running notebook 01: time, RAM, disk (heavy)"
 	@echo "make screenshots  docs/*.png: 01-quickstart as HTML and the live dashboard (needs chromium)"
 
 setup:
@@ -82,3 +84,15 @@ first-cell: setup
 
 screenshots: setup
 	bash scripts/screenshots.sh
+
+# Before a class: every slot of the kernel launcher's pool (RASTERLAB_EVCXR_POOL, default
+# ~/.cache/rasterlab/evcxr-pool) built once and copied, so each student's first cell is warm.
+SLOTS ?= $(or $(RASTERLAB_EVCXR_SLOTS),8)
+prewarm: setup
+	$(VENV)/bin/python scripts/prewarm_pool.py --slots $(SLOTS)
+
+# KERNELS kernels started at once, each running notebook 01 (scripts/class_load.py): wall
+# time, first cell, RAM and disk per kernel. Loads every core for minutes: not in `make test`.
+KERNELS ?= 10
+class-load: setup
+	$(VENV)/bin/python scripts/class_load.py --kernels $(KERNELS)

@@ -1,5 +1,5 @@
 //! Starts the live dashboard, prints its address on the first line of stdout, then saves
-//! the normalized difference of a 3 x 3 mosaic of the Landsat scene (a VRT, 6123 x 5580
+//! the normalized difference of a 5 x 5 mosaic of the Landsat scene (a VRT, 10205 x 9300
 //! pixels) again and again, observed by the dashboard, for a while, and keeps serving a
 //! little longer.
 //!
@@ -42,7 +42,8 @@ fn main() -> rasterlab::Result<()> {
         env!("CARGO_MANIFEST_DIR"),
         "/data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF"
     );
-    let mosaic = write_mosaic(scene, &out.join("mosaic.vrt"), 3)?;
+    // 5 x 5: each save lasts ~5 s, long enough for a screenshot of a run in progress.
+    let mosaic = write_mosaic(scene, &out.join("mosaic.vrt"), 5)?;
     let scene = Raster::open(&mosaic)?
         .with_band_names(["blue", "green", "red"])?
         .with_nodata(Some(0.0));

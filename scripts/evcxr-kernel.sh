@@ -11,10 +11,15 @@
 # the kernel's death, however it dies). A restarted kernel gets its warm folder back, two
 # live kernels never share one, and nothing is left in /tmp.
 #
+# When all slots are leased, the kernel builds cold in an `overflow-XXXXXX` folder of the
+# pool, locked the same way; each launch removes the overflow folders whose kernel is gone
+# (killed or not: evcxr keeps a folder it was given), so they never pile up.
+# Before a class, `make prewarm SLOTS=N` (scripts/prewarm_pool.py) fills N slots.
+#
 #   EVCXR_TMPDIR set             used as is (no lease): tests/notebooks.rs does this
 #   RASTERLAB_EVCXR_POOL=DIR     the pool (default ${XDG_CACHE_HOME:-~/.cache}/rasterlab/evcxr-pool)
-#   RASTERLAB_EVCXR_SLOTS=N      at most N folders (default 8; ~450 MB each); when all are
-#                                leased, the kernel builds in evcxr's own temporary folder
+#   RASTERLAB_EVCXR_SLOTS=N      at most N folders (default 8; 230-320 MiB each); when all are
+#                                leased, the kernel builds in an overflow folder (see above)
 #   RASTERLAB_EVCXR=PATH         the evcxr_jupyter binary (set in kernel.json by the set-up)
 set -euo pipefail
 
@@ -39,6 +44,26 @@ if mkdir -p "$pool" 2>/dev/null && command -v flock >/dev/null 2>&1; then
         fi
         exec {lock}>&-
     done
+    # Overflow folders of kernels that are gone: their lock is free. Only folders older than
+    # a minute, so one just made by another launcher (about to lock it) is never taken.
+    for old in "$pool"/overflow-*; do
+        [[ -d "$old" ]] || continue
+        [[ -n "$(find "$old" -maxdepth 0 -mmin +1 2>/dev/null)" ]] || continue
+        exec {dead}<"$old" || continue
+        if flock -n "$dead"; then
+            rm -rf -- "$old"
+        fi
+        exec {dead}<&-
+    done
+    if dir="$(mktemp -d "$pool/overflow-XXXXXX" 2>/dev/null)"; then
+        exec {lock}<"$dir"
+        if flock -n "$lock"; then
+            echo "rasterlab kernel: all $slots build folders in $pool are in use; building in $dir (cold)" >&2
+            export EVCXR_TMPDIR="$dir"
+            exec "$evcxr" "$@"
+        fi
+        exec {lock}<&-
+    fi
     echo "rasterlab kernel: all $slots build folders in $pool are in use; building in a temporary folder" >&2
 else
     echo "rasterlab kernel: cannot use $pool (or no flock); building in a temporary folder" >&2

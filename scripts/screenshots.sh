@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Screenshots for docs/ (run by `make screenshots`):
 #   docs/notebook-quickstart.png  01-quickstart executed by the evcxr kernel, exported to HTML
+#   docs/notebook-quickstart-results.png  its sections 4-6: save, result map, histogram, profile
 #   docs/dashboard.png            the live dashboard while examples/dashboard_demo saves
 # Needs Jupyter with the `rust` kernel (make setup) and Chromium (apt-get install chromium).
 set -euo pipefail
@@ -30,15 +31,30 @@ shoot() { # url png width height
   [ -s "$2" ] || { echo "no screenshot written to $2" >&2; return 1; }
 }
 
-# 1. The quick-start notebook, executed, as HTML (the test's warm evcxr build is reused).
+# 1. The quick-start notebook, executed, as HTML (the test's warm evcxr build is reused):
+#    its top (set-up, machine, raster, quick-look) and its results (save with progress,
+#    the result map, histogram and profile: sections 4 to 6), each as a page of its own.
 mkdir -p target/evcxr/01-quickstart
 (
   cd notebooks
-  EVCXR_TMPDIR=$ROOT/target/evcxr/01-quickstart "$JUPYTER" nbconvert --to html --execute \
+  EVCXR_TMPDIR=$ROOT/target/evcxr/01-quickstart "$JUPYTER" nbconvert --to notebook --execute \
     --ExecutePreprocessor.timeout=1800 --output-dir "$OUT" 01-quickstart.ipynb
 )
+"$VENV/bin/python" - "$OUT/01-quickstart.ipynb" "$OUT/01-quickstart-results.ipynb" <<'PY'
+import json, sys
+nb = json.load(open(sys.argv[1]))
+src = lambda c: c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+heads = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"]
+start = next(i for i in heads if src(nb["cells"][i]).startswith("## 4."))
+end = next(i for i in heads if src(nb["cells"][i]).startswith("## 7."))
+nb["cells"] = nb["cells"][start:end]
+json.dump(nb, open(sys.argv[2], "w"))
+PY
+"$JUPYTER" nbconvert --to html --output-dir "$OUT" "$OUT/01-quickstart.ipynb" "$OUT/01-quickstart-results.ipynb"
 shoot "file://$OUT/01-quickstart.html" "$DOCS/notebook-quickstart.png" 1280 2400
 echo "wrote docs/notebook-quickstart.png"
+shoot "file://$OUT/01-quickstart-results.html" "$DOCS/notebook-quickstart-results.png" 1280 3000
+echo "wrote docs/notebook-quickstart-results.png"
 
 # 2. The dashboard while a save runs: wait until a run is 10-60 % done, then shoot, and
 #    check that the same run was still going when Chromium had the page.

@@ -122,6 +122,12 @@ fn check_notebook(nb: &Value) -> Vec<String> {
             if text.contains("panicked at") {
                 problems.push(format!("{at}: panic: {}", text.trim()));
             }
+            // A cell ending in a statement-like expression (`match`, `if`) shows evcxr's
+            // `()` as its result: noise for a student. End it with `;`.
+            let plain = output_text(&serde_json::json!({ "text": o["data"]["text/plain"] }));
+            if o["output_type"] == "execute_result" && plain.trim() == "()" {
+                problems.push(format!("{at}: shows a stray `()`: end the cell with `;`"));
+            }
         }
         let tags: Vec<&str> = cell["metadata"]["tags"]
             .as_array()
@@ -410,14 +416,17 @@ fn the_checker_catches_panics_errors_and_missing_outputs() {
           "outputs": [
             { "output_type": "stream", "name": "stdout",
               "text": "save a.tif: 0/4 chunks (0%), 0.0 chunks/s, starting\nsave a.tif: 4/4 chunks (100%), 9.1 chunks/s, done in 0.44 s\n" },
-            { "output_type": "display_data", "data": { "image/svg+xml": "<svg/>" }, "metadata": {} } ] }
+            { "output_type": "display_data", "data": { "image/svg+xml": "<svg/>" }, "metadata": {} } ] },
+        { "cell_type": "code", "source": "match x { _ => println!(\"hi\") }", "metadata": {},
+          "outputs": [ { "output_type": "execute_result", "data": { "text/plain": ["()"] }, "metadata": {} } ] }
     ]});
     let problems = check_notebook(&nb);
-    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert_eq!(problems.len(), 5, "{problems:#?}");
     assert!(problems[0].contains("panic"));
     assert!(problems[1].contains("no text/html"));
     assert!(problems[2].contains("expect-progress"));
     assert!(problems[3].contains("error: cannot find value"));
+    assert!(problems[4].contains("stray `()`"));
 }
 
 #[test]

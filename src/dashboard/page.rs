@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::status::DashboardStatus;
-use crate::core::fmt::{escape_html, human_bytes};
+use crate::core::fmt::{escape_html, human_bytes, nice_ticks};
 use crate::profile::{Task, TaskKind};
 
 /// The page around the panel; `<!--panel-->` is replaced by the first panel so that the
@@ -191,10 +191,10 @@ fn task_stream_svg(tasks: &[Task], span: (Duration, Duration)) -> String {
         "<line x1=\"{left}\" y1=\"{axis_y}\" x2=\"{}\" y2=\"{axis_y}\" stroke=\"#999\"/>",
         left + plot_w
     ));
-    for k in 0..=5 {
-        let t = t0 + len * k as f64 / 5.0;
+    // Round ticks (12.0, 12.5, 13.0 s), not the range cut in fifths (11.43, 11.79 s).
+    for (t, label) in nice_ticks(t0, t0 + len) {
         svg.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{t:.2} s</text>",
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{label} s</text>",
             x(t),
             axis_y + 16.0
         ));
@@ -244,4 +244,31 @@ fn sparkline(points: &[(f64, f64)], max: f64, color: &str, fmt: impl Fn(f64) -> 
     }
     svg.push_str("</svg>");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::task_stream_svg;
+    use crate::profile::{Task, TaskKind};
+    use std::time::Duration;
+
+    #[test]
+    fn the_task_stream_axis_has_round_ticks() {
+        let (from, to) = (Duration::from_millis(11_430), Duration::from_millis(13_200));
+        let task = Task {
+            kind: TaskKind::Read,
+            chunk: 0,
+            thread: Some(0),
+            start: from,
+            end: to,
+        };
+        let svg = task_stream_svg(&[task], (from, to));
+        let labels: Vec<&str> = svg
+            .split("fill=\"#555\">")
+            .skip(1)
+            .filter_map(|s| s.split(" s</text>").next())
+            .collect();
+        // 11.43 .. 13.20 s: steps of 0.5 s, not the range cut in fifths (11.43, 11.79, ...)
+        assert_eq!(labels, ["11.5", "12.0", "12.5", "13.0"], "{svg}");
+    }
 }

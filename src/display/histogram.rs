@@ -6,6 +6,7 @@ use std::fmt;
 use ndarray::Array2;
 
 use super::{emit, escape_html, html_table};
+use crate::core::fmt::{fmt_tick, nice_ticks};
 
 /// Colours of the series, in order (matplotlib's tab10).
 const COLORS: [&str; 6] = [
@@ -282,65 +283,5 @@ impl fmt::Display for Histogram {
             )?;
         }
         Ok(())
-    }
-}
-
-/// Round tick values within `lo..=hi` (steps of 1, 2 or 5 times a power of ten, 3 to 8
-/// ticks), each labelled to the step's precision: `0.05`, not `0.0213`.
-fn nice_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
-    if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
-        return vec![(lo, fmt_tick(lo))];
-    }
-    // The largest round step that fits three times in the range: 3 to 8 ticks.
-    let most = (hi - lo) / 3.0;
-    let power = 10f64.powf(most.log10().floor());
-    let step = [5.0, 2.0, 1.0]
-        .into_iter()
-        .map(|m| m * power)
-        .find(|&s| s <= most)
-        .unwrap_or(power);
-    let decimals = (-step.log10().floor()).max(0.0) as usize;
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    (first..=last)
-        .map(|k| {
-            let v = k as f64 * step;
-            // -0.00 reads oddly
-            let v = if v.abs() < step * 1e-9 { 0.0 } else { v };
-            (v, format!("{v:.decimals$}"))
-        })
-        .collect()
-}
-
-fn fmt_tick(v: f64) -> String {
-    let a = v.abs();
-    if v.is_nan() {
-        "NaN".into()
-    } else if a != 0.0 && !(1e-3..1e5).contains(&a) {
-        format!("{v:.2e}")
-    } else if a >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::nice_ticks;
-
-    #[test]
-    fn ticks_are_round_and_inside_the_range() {
-        let labels =
-            |lo, hi| -> Vec<String> { nice_ticks(lo, hi).into_iter().map(|t| t.1).collect() };
-        assert_eq!(labels(-0.0537, 0.1021), ["-0.05", "0.00", "0.05", "0.10"]);
-        assert_eq!(labels(0.0, 65535.0), ["0", "20000", "40000", "60000"]);
-        assert_eq!(labels(3.0, 3.0), ["3.000"]);
-        for (lo, hi) in [(-0.31, 0.29), (7.5, 1234.0), (1e-6, 3e-6)] {
-            for (v, _) in nice_ticks(lo, hi) {
-                assert!((lo..=hi).contains(&v), "{v} outside {lo}..{hi}");
-            }
-            assert!(nice_ticks(lo, hi).len() >= 3);
-        }
     }
 }

@@ -60,26 +60,37 @@ impl ResourceProfiler {
         let handle = std::thread::Builder::new()
             .name("rasterlab-resource-profiler".into())
             .spawn(move || {
-                let mut take = || {
-                    let previous = (shared.lock())
-                        .unwrap_or_else(|e| e.into_inner())
-                        .last()
-                        .map(|s: &Sample| s.cpu_percent);
-                    if let Some((at, cpu_percent, rss_bytes)) = sampler.sample(previous) {
-                        let mut samples = shared.lock().unwrap_or_else(|e| e.into_inner());
-                        samples.push(Sample {
-                            time: at.saturating_duration_since(origin),
-                            cpu_percent,
-                            rss_bytes,
-                        });
+                // Samples taken while the CPU window was too short repeat the previous
+                // figure; once the window is measured, its figure replaces theirs (they
+                // belong to that window). `pending` counts them.
+                let mut pending = 0usize;
+                let mut take = |closing: bool| {
+                    let Some((at, cpu, rss_bytes)) = sampler.sample_window(closing) else {
+                        return;
+                    };
+                    let mut samples = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    let previous = samples.last().map(|s: &Sample| s.cpu_percent);
+                    if let Some(measured) = cpu {
+                        let n = samples.len();
+                        for s in &mut samples[n - pending..] {
+                            s.cpu_percent = measured;
+                        }
+                        pending = 0;
+                    } else {
+                        pending += 1;
                     }
+                    samples.push(Sample {
+                        time: at.saturating_duration_since(origin),
+                        cpu_percent: cpu.unwrap_or(previous.unwrap_or(0.0)),
+                        rss_bytes,
+                    });
                 };
                 loop {
                     match stop_rx.recv_timeout(dt) {
-                        Err(RecvTimeoutError::Timeout) => take(),
+                        Err(RecvTimeoutError::Timeout) => take(false),
                         // Stopped: one last sample closes the series.
                         Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                            take();
+                            take(true);
                             break;
                         }
                     }
@@ -146,5 +157,46 @@ impl ResourceProfiler {
 impl Drop for ResourceProfiler {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResourceProfiler;
+    use std::time::{Duration, Instant};
+
+    /// CPU seconds of this process so far (utime + stime from /proc).
+    fn cpu_seconds() -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks: u64 = (11..13)
+            .filter_map(|i| fields.get(i)?.parse::<u64>().ok())
+            .sum();
+        ticks as f64 / 100.0
+    }
+
+    #[test]
+    fn a_run_shorter_than_the_cpu_window_still_shows_its_cpu() {
+        // Sampled every 10 ms: windows under 50 ms repeat the previous figure, so a busy
+        // run this short used to read 0 % throughout. The closing sample measures it.
+        let mut prof = ResourceProfiler::with_interval(Duration::from_millis(10)).unwrap();
+        let (t0, c0) = (Instant::now(), cpu_seconds());
+        while t0.elapsed() < Duration::from_millis(35) {
+            std::hint::black_box((0..1000u64).sum::<u64>());
+        }
+        let used = cpu_seconds() - c0;
+        prof.stop();
+        let samples = prof.samples();
+        assert!(!samples.is_empty());
+        let mean = samples.iter().map(|s| s.cpu_percent).sum::<f32>() / samples.len() as f32;
+        // On a loaded machine the spin may get less than one 10 ms tick: nothing to see.
+        if used >= 0.01 {
+            assert!(mean > 0.0, "a busy run reads {mean} % CPU: {samples:?}");
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f32;
+        assert!(samples.iter().all(|s| s.cpu_percent <= 100.0 * cores));
     }
 }
