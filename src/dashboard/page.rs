@@ -259,6 +259,7 @@ mod tests {
             kind: TaskKind::Read,
             chunk: 0,
             thread: Some(0),
+            rank: 0,
             start: from,
             end: to,
         };
