@@ -67,6 +67,7 @@ pub struct SlurmJob {
     output_dir: PathBuf,
     program: String,
     args: Vec<String>,
+    mpi: Option<String>,
 }
 
 impl SlurmJob {
@@ -90,6 +91,7 @@ impl SlurmJob {
             output_dir: PathBuf::from("."),
             program: "rasterlab".into(),
             args: Vec::new(),
+            mpi: Some("pmix".into()),
         }
     }
 
@@ -166,6 +168,15 @@ impl SlurmJob {
     /// error together); created at submit.
     pub fn output_dir(mut self, dir: impl AsRef<Path>) -> SlurmJob {
         self.output_dir = dir.as_ref().to_path_buf();
+        self
+    }
+
+    /// The MPI plugin `srun` starts the tasks with (`srun --mpi=PLUGIN`; default `pmix`,
+    /// what Open MPI 4 and later use; `srun --mpi=list` shows a cluster's). Without one
+    /// (`None`), several tasks would not be MPI ranks, and `rasterlab` refuses to run as
+    /// one of them (each would write the whole output).
+    pub fn mpi_plugin(mut self, plugin: Option<&str>) -> SlurmJob {
+        self.mpi = plugin.map(str::to_string);
         self
     }
 
@@ -332,6 +343,9 @@ impl SlurmJob {
         }
         // Each rank sizes its pool from SLURM_CPUS_PER_TASK; srun starts every task.
         s.push_str("srun ");
+        if let Some(plugin) = &self.mpi {
+            s.push_str(&format!("--mpi={} ", shell_quote(plugin)));
+        }
         s.push_str(&shell_quote(&self.program));
         for a in &self.args {
             s.push(' ');

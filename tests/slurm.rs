@@ -73,6 +73,9 @@ fn jobs_on_a_real_single_node_slurm() {
     let work = tempfile::tempdir().expect("tempdir");
 
     a_job_runs_rasterlab_like_the_command_line(work.path());
+    if cfg!(feature = "mpi") {
+        a_plan_runs_on_the_ranks_of_a_job(work.path());
+    }
     a_failing_job_reports_failed_with_its_exit_code(work.path());
     odd_values_reach_the_job_verbatim_and_never_run(work.path());
 }
@@ -112,6 +115,66 @@ fn a_job_runs_rasterlab_like_the_command_line(work: &Path) {
         .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
     assert!(same, "the job's output differs from the direct run's");
     assert!(submitted.script.is_file());
+}
+
+/// A plan written from a `LazyArray`, run by a job of two tasks (`srun --mpi=pmix`): the
+/// tasks are MPI ranks sharing the chunks, and the file is the one-process run's.
+fn a_plan_runs_on_the_ranks_of_a_job(work: &Path) {
+    use rasterlab::prelude::*;
+    let plan = work.join("ndi.plan.json");
+    Raster::open(data(SCENE))
+        .and_then(|r| r.with_band_names(["blue", "green", "red"]))
+        .and_then(|r| r.with_nodata(Some(0.0)).norm_diff("green", "red"))
+        .expect("ndi")
+        .save(work.join("planned.tif"))
+        .chunks(256)
+        .to_plan_file(&plan)
+        .expect("plan file");
+    let direct = work.join("plan direct.tif");
+    let plan_s = plan.display().to_string();
+    let direct_s = direct.display().to_string();
+    succeeded(work, &["run", &plan_s, "--quiet", "-o", &direct_s]);
+
+    let on_ranks = work.join("plan on ranks.tif");
+    let submitted = SlurmJob::new("plan")
+        .tasks_per_node(2)
+        .program(EXE)
+        .env("RASTERLAB_THREADS", "1")
+        .output_dir(work.join("jobs"))
+        .run_plan(&plan, &on_ranks)
+        .submit()
+        .expect("sbatch");
+    let state = submitted.wait(WAIT, true).expect("wait");
+    let log = submitted.logs().unwrap_or_default();
+    assert_eq!(state, JobState::Completed, "log:\n{log}");
+    assert!(
+        log.contains("ranks:    2"),
+        "not shared by two ranks:\n{log}"
+    );
+    let (a, b) = (read_output(&direct), read_output(&on_ranks));
+    assert_eq!((a.0, a.1), (b.0, b.1));
+    let same =
+        a.2.iter()
+            .zip(&b.2)
+            .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
+    assert!(same, "the job's output differs from the direct run's");
+
+    // Without an MPI plugin the two tasks are not ranks: each would write the whole
+    // file, so rasterlab refuses, and nothing is written.
+    let racing = work.join("plan racing.tif");
+    let submitted = SlurmJob::new("noplugin")
+        .tasks_per_node(2)
+        .mpi_plugin(None)
+        .program(EXE)
+        .output_dir(work.join("jobs"))
+        .run_plan(&plan, &racing)
+        .submit()
+        .expect("sbatch");
+    let state = submitted.wait(WAIT, true).expect("wait");
+    let log = submitted.logs().unwrap_or_default();
+    assert!(matches!(state, JobState::Failed { .. }), "{state:?}\n{log}");
+    assert!(log.contains("started without MPI"), "{log}");
+    assert!(!racing.exists());
 }
 
 fn a_failing_job_reports_failed_with_its_exit_code(work: &Path) {

@@ -17,11 +17,32 @@ thread_local! {
 }
 
 /// Joins the MPI job if this process was started by an MPI launcher.
+///
+/// Refuses to run as one of several tasks that `srun` started without MPI (no PMI):
+/// each would compute and write the whole output, racing the others for its name.
 pub fn init() -> Result<()> {
     #[cfg(feature = "mpi")]
     if rasterlab::distributed::launched() {
         let mpi = rasterlab::distributed::Mpi::init()?;
         MPI.with(|m| *m.borrow_mut() = Some(mpi));
+        return Ok(());
+    }
+    let tasks = ["SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+        .unwrap_or(1);
+    if tasks > 1 {
+        let how = if cfg!(feature = "mpi") {
+            "start it with `srun --mpi=pmix` (or your site's MPI plugin, `srun --mpi=list`) so the tasks share the work, or with one task"
+        } else {
+            "this rasterlab was built without feature `mpi`: build it with `--features cli,mpi`, or start one task"
+        };
+        return Err(rasterlab::Error::invalid(
+            "srun",
+            format!(
+                "{tasks} tasks were started without MPI, and each would write the whole output: {how}"
+            ),
+        ));
     }
     Ok(())
 }
