@@ -11,7 +11,14 @@
 //! * `expect-image` has no `image/png` output,
 //! * `expect-svg` has no `image/svg+xml` output,
 //! * `expect-progress` printed no progress line (`...: n/n chunks (100%), ..., done in`),
-//! * `expect-stopped` did not print `cancelled: stopped from the dashboard`.
+//! * `expect-stopped` did not print `cancelled: stopped from the dashboard`,
+//! * `expect-ranks` did not print a save report of 2 MPI ranks (`ranks:    2`),
+//! * `expect-same-pixels` did not print `pixels that differ from the kernel's: 0`.
+//!
+//! A notebook that runs `mpirun` (04-scaling-out, section 8) gets this build's `rasterlab`
+//! program (`RASTERLAB_BIN`, built with the test's features, `mpi` under `make test`);
+//! one that submits a `SlurmJob` gets, when the test runs as root, a real single-node
+//! Slurm (`scripts/slurm.sh`, `SLURM_CONF`), and must then print `job state: COMPLETED`.
 //!
 //! A notebook that starts a `Dashboard` (04-scaling-out) is also watched from outside while
 //! it runs: the test gives the kernel a port and a token (`RASTERLAB_DASHBOARD_PORT`,
@@ -163,6 +170,20 @@ fn check_notebook(nb: &Value) -> Vec<String> {
                 problems.push(format!("{at}: temporary files were left:\n{stdout}"));
             }
         }
+        for (tag, wanted) in [
+            ("expect-ranks", "ranks:    2"),
+            (
+                "expect-same-pixels",
+                "pixels that differ from the kernel's: 0",
+            ),
+        ] {
+            let stdout = stdout_of(&outputs);
+            if tags.contains(&tag) && !stdout.contains(wanted) {
+                problems.push(format!(
+                    "{at}: tagged {tag} but did not print {wanted:?}:\n{stdout}"
+                ));
+            }
+        }
         if tags.contains(&"expect-progress") {
             let stdout: String = outputs
                 .iter()
@@ -184,6 +205,42 @@ fn check_notebook(nb: &Value) -> Vec<String> {
         problems.push("no code cell".into());
     }
     problems
+}
+
+/// A real single-node Slurm for a notebook that submits jobs, stopped when dropped.
+struct Slurm {
+    dir: tempfile::TempDir,
+}
+
+impl Slurm {
+    fn start() -> Slurm {
+        let dir = tempfile::Builder::new()
+            .prefix("rasterlab-nb-slurm-")
+            .tempdir()
+            .expect("tempdir");
+        let out = Command::new("bash")
+            .arg(crate_dir().join("scripts/slurm.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .output()
+            .expect("run scripts/slurm.sh");
+        assert!(
+            out.status.success(),
+            "Slurm did not start (make setup installs it): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Slurm { dir }
+    }
+}
+
+impl Drop for Slurm {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(crate_dir().join("scripts/slurm.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
 }
 
 /// What the outside watcher saw of a notebook's dashboard.
@@ -370,7 +427,41 @@ fn every_notebook_runs_in_the_evcxr_kernel() {
                 std::thread::spawn(move || watch_dashboard(addr, token, flag)),
             ));
         }
+        let mut slurm = None;
+        if source.contains("mpirun") {
+            match option_env!("CARGO_BIN_EXE_rasterlab") {
+                Some(exe) => env.push(("RASTERLAB_BIN", exe.to_string())),
+                None => failures.push(format!(
+                    "{name}: runs mpirun but the rasterlab program was not built (feature cli)"
+                )),
+            }
+            for (k, v) in [
+                ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
+                ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+                ("OMPI_MCA_rmaps_base_oversubscribe", "1"),
+            ] {
+                env.push((k, v.to_string()));
+            }
+        }
+        if source.contains("SlurmJob") && common::cli::is_root() {
+            let s = Slurm::start();
+            env.push((
+                "SLURM_CONF",
+                s.dir.path().join("slurm.conf").display().to_string(),
+            ));
+            slurm = Some(s);
+        }
         let result = execute(&jupyter, nb, &out_dir, &env);
+        if let (Some(_), Ok(executed)) = (&slurm, &result)
+            && !serde_json::to_string(executed)
+                .unwrap_or_default()
+                .contains("job state: COMPLETED")
+        {
+            failures.push(format!(
+                "{name}: the SLURM job did not print `job state: COMPLETED`"
+            ));
+        }
+        drop(slurm);
         eprintln!("{name}: executed in {:.1} s", t.elapsed().as_secs_f64());
         let watched = watcher.map(|(stop, handle)| {
             stop.store(true, Ordering::Relaxed);
