@@ -26,6 +26,15 @@ set -euo pipefail
 evcxr="${RASTERLAB_EVCXR:-$(command -v evcxr_jupyter || echo "${CARGO_HOME:-$HOME/.cargo}/bin/evcxr_jupyter")}"
 [[ -x "$evcxr" ]] || { echo "rasterlab kernel: evcxr_jupyter not found ($evcxr): run make setup" >&2; exit 1; }
 
+# evcxr builds each cell as a library linked to the toolchain's libstd through a relative
+# RUNPATH that rustc computes for the deps/ folder, one level below where evcxr loads the
+# copy from: with one `..` too many, it points at the wrong folder whenever the build
+# folder and the toolchain share a parent (the pool in ~/.cache and rustup in ~/.rustup),
+# and every kernel dies with "dlopen failed". The loader searches LD_LIBRARY_PATH first.
+if libdir="$(rustc --print target-libdir 2>/dev/null)" && [[ -d "$libdir" ]]; then
+    export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
 if [[ -n "${EVCXR_TMPDIR:-}" ]]; then
     exec "$evcxr" "$@"
 fi

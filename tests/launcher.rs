@@ -210,3 +210,76 @@ fn kernels_lease_distinct_folders_and_killed_kernels_leave_nothing_behind() {
     drop(c);
     drop(d);
 }
+
+/// A kernel whose pool shares a parent folder with the Rust toolchain (the default pool,
+/// `~/.cache/rasterlab/evcxr-pool`, next to rustup's `~/.rustup`) runs a cell. rustc's
+/// relative RUNPATH for evcxr's cell libraries is one `..` too deep there, and every
+/// kernel died with "dlopen failed" before the launcher put the toolchain's library
+/// folder on LD_LIBRARY_PATH. Executed through Jupyter (`nbconvert --execute`) with a
+/// kernelspec of this checkout's launcher.
+#[test]
+fn a_pool_beside_the_toolchain_runs_cells() {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .expect("rustc");
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    // A folder two levels above the toolchain (e.g. ~ for ~/.rustup/toolchains/...):
+    // the pool and the toolchain then share it.
+    let shared = sysroot
+        .ancestors()
+        .nth(3)
+        .expect("the toolchain's folder has parents")
+        .to_path_buf();
+    let pool = tempfile::Builder::new()
+        .prefix(".rasterlab-pool-test-")
+        .tempdir_in(&shared)
+        .expect("a pool beside the toolchain");
+    let venv = std::env::var_os("RASTERLAB_VENV")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    let jupyter = venv.join("bin/jupyter");
+    assert!(
+        jupyter.exists(),
+        "no Jupyter at {}: run make setup",
+        jupyter.display()
+    );
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let spec = dir.path().join("kernels/rust-launcher-test");
+    std::fs::create_dir_all(&spec).expect("kernelspec folder");
+    let kernel = serde_json::json!({
+        "argv": [launcher(), "--control_file", "{connection_file}"],
+        "display_name": "Rust (launcher test)", "language": "rust",
+        "env": { "RASTERLAB_EVCXR": evcxr() }
+    });
+    std::fs::write(spec.join("kernel.json"), kernel.to_string()).expect("kernel.json");
+    let notebook = serde_json::json!({
+        "cells": [{"cell_type": "code", "execution_count": null, "id": "c1", "metadata": {},
+                   "outputs": [], "source": ["let answer = 6 * 7;\n", "answer"]}],
+        "metadata": {"kernelspec": {"name": "rust-launcher-test", "display_name": "Rust", "language": "rust"}},
+        "nbformat": 4, "nbformat_minor": 5
+    });
+    let nb = dir.path().join("cell.ipynb");
+    std::fs::write(&nb, notebook.to_string()).expect("notebook");
+    let out = Command::new(&jupyter)
+        .args(["nbconvert", "--to", "notebook", "--execute", "--output-dir"])
+        .arg(dir.path().join("out"))
+        .arg(&nb)
+        .env("JUPYTER_PATH", dir.path())
+        .env("RASTERLAB_EVCXR_POOL", pool.path())
+        .env_remove("EVCXR_TMPDIR")
+        .output()
+        .expect("jupyter nbconvert");
+    let executed = std::fs::read_to_string(dir.path().join("out/cell.ipynb")).unwrap_or_default();
+    assert!(
+        out.status.success() && executed.contains("\"42\""),
+        "the cell did not run in a pool at {}:\n{}",
+        pool.path().display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        pool.path().join("slot-0").is_dir(),
+        "the kernel did not lease a pool folder"
+    );
+}
