@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::runtime::context::Runtime;
 use crate::runtime::grid::Window;
-use crate::runtime::observe::{RunObserver, TaskKind};
+use crate::runtime::observe::TaskKind;
 use crate::runtime::progress::{Progress, ProgressMode};
 use crate::runtime::resources::PoolPlan;
 
@@ -79,25 +80,29 @@ fn in_chunk(chunk: usize, window: Window, e: Error) -> Error {
 /// * `init` builds one worker's state (lazily, once per worker thread, again after a
 ///   panic);
 /// * at most `permits` chunks are in flight; `permits` must be at least 1;
+/// * with `in_order`, `sink` sees the chunks in index order (a reorder buffer whose
+///   chunks keep their permits, so memory stays bounded; the chunk with the lowest
+///   unfinished index always holds one, so the run cannot stall);
 /// * the first error or panic stops the workers and is returned, naming the chunk;
-/// * an `observer` records each `work` call as a compute task and each `sink` call as a
-///   write task, and samples resources while the run lasts.
+/// * the runtime's observer records each `work` call as a compute task and each `sink`
+///   call as a write task, and samples resources while the run lasts.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_chunks<S, T>(
-    plan: &PoolPlan,
+    rt: &Runtime,
     windows: &(impl Windows + ?Sized),
     permits: usize,
+    in_order: bool,
     init: impl Fn() -> Result<S> + Sync,
     work: impl Fn(&mut S, usize, Window) -> Result<T> + Sync,
     mut sink: impl FnMut(usize, Window, T) -> Result<()>,
     progress: &mut Progress,
-    observer: Option<&dyn RunObserver>,
 ) -> Result<RunStats>
 where
     T: Send,
 {
     let start = Instant::now();
-    let pool = plan.build_pool()?;
+    let observer = rt.observer();
+    let pool = rt.pool()?;
     let threads = pool.current_num_threads();
     let _run = observer.map(|p| p.begin_run(threads, progress.label(), windows.count()));
     let permits = permits.clamp(1, windows.count().max(1));
@@ -163,7 +168,7 @@ where
             // `tx` drops here, which ends the consumer loop below.
         });
 
-        for (i, w, result) in rx.iter() {
+        let mut consume = |i: usize, w: Window, result: Result<T>| {
             if first_error.is_none() {
                 let t0 = Instant::now();
                 let result = result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e)));
@@ -181,6 +186,28 @@ where
             // The chunk's memory is free again (also after an error, so that waiting
             // workers wake up, see the cancel flag and stop).
             let _ = token_tx.send(());
+            first_error.is_some()
+        };
+        // Chunks that came early in an ordered run, each still holding its permit.
+        let mut early = std::collections::BTreeMap::new();
+        let (mut next_out, mut failed) = (0, false);
+        for (i, w, result) in rx.iter() {
+            // An error is reported at once, in order or not; after it, order is moot.
+            if !in_order || failed || result.is_err() {
+                failed |= consume(i, w, result);
+            } else {
+                early.insert(i, (w, result));
+                while let Some((w, r)) = early.remove(&next_out) {
+                    failed |= consume(next_out, w, r);
+                    next_out += 1;
+                }
+            }
+            if failed {
+                // Give the early chunks' permits back too, or workers would wait for them.
+                for (j, (w, r)) in std::mem::take(&mut early) {
+                    consume(j, w, r);
+                }
+            }
         }
     });
 
@@ -242,7 +269,7 @@ where
     if batch == 0 {
         return Err(Error::invalid("batch size", "must be at least 1"));
     }
-    let pool = plan.build_pool()?;
+    let pool = Runtime::from_plan(plan.clone()).pool()?;
     let mut iter = items.into_iter();
     let (lower, upper) = iter.size_hint();
     let mut progress = Progress::new(mode, "batched_map", "items", upper.unwrap_or(lower) as u64);

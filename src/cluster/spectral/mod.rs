@@ -184,22 +184,22 @@ impl SpectralClustering {
         check_k(self.k, n, d)?;
         super::check_label_k(self.k, x)?;
         self.validate(n)?;
-        let plan = super::plan(self.threads)?;
+        let rt = super::runtime(None, self.threads)?;
         if self.mode == SpectralMode::Exact {
             // the packed f32 lower triangle
             let bytes = (n as u64).saturating_mul(n as u64 + 1).saturating_mul(2);
-            if bytes > plan.memory_budget() {
+            if bytes > rt.memory_budget() {
                 return Err(Error::invalid(
                     "exact spectral clustering",
                     format!(
                         "{n} samples need a {n} x {n} affinity matrix ({}), more than the memory budget ({}); use .nystrom()",
                         crate::core::fmt::human_bytes(bytes),
-                        crate::core::fmt::human_bytes(plan.memory_budget())
+                        crate::core::fmt::human_bytes(rt.memory_budget())
                     ),
                 ));
             }
         }
-        let pool = plan.build_pool()?;
+        let pool = rt.pool()?;
         let xs = view.to_f64();
         let xs = xs
             .as_slice()
@@ -232,7 +232,7 @@ impl SpectralClustering {
         let km = KMeans::new(self.k)
             .seed(self.seed)
             .n_init(self.n_init)
-            .threads(plan.threads())
+            .runtime(&rt)
             .progress(ProgressMode::Silent)
             .fit(&embedding)?;
         prog.inc(1);
@@ -248,7 +248,7 @@ impl SpectralClustering {
             kmeans_inertia: km.inertia(),
             kmeans_iter: km.n_iter(),
             seconds: start.elapsed().as_secs_f64(),
-            threads: plan.threads(),
+            threads: rt.threads(),
         })
     }
 
