@@ -299,3 +299,83 @@ where
     progress.finish();
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(n: usize) -> Vec<Window> {
+        (0..n).map(|i| Window::new(i, 0, 1, 1)).collect()
+    }
+
+    fn two_threads() -> Runtime {
+        crate::runtime::Runtime::builder()
+            .threads(2)
+            .progress(ProgressMode::Silent)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_ordered_run_hands_chunks_over_in_order_within_its_permits() {
+        let rt = two_threads();
+        let in_flight = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        let mut seen = Vec::new();
+        let mut progress = Progress::new(ProgressMode::Silent, "test", "chunks", 20);
+        run_chunks(
+            &rt,
+            windows(20).as_slice(),
+            3,
+            true,
+            || Ok(()),
+            |_, i, _| {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // even chunks are slow, so odd ones finish first
+                let ms = if i % 2 == 0 { 20 } else { 1 };
+                std::thread::sleep(Duration::from_millis(ms));
+                Ok(i)
+            },
+            |i, _, v| {
+                assert_eq!(i, v);
+                seen.push(v);
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            },
+            &mut progress,
+        )
+        .unwrap();
+        assert_eq!(seen, (0..20).collect::<Vec<_>>());
+        assert!(
+            most.load(Ordering::SeqCst) <= 3,
+            "{most:?} chunks in flight"
+        );
+    }
+
+    #[test]
+    fn an_ordered_run_stops_at_an_error_without_waiting() {
+        let rt = two_threads();
+        let mut progress = Progress::new(ProgressMode::Silent, "test", "chunks", 50);
+        let err = run_chunks(
+            &rt,
+            windows(50).as_slice(),
+            2,
+            true,
+            || Ok(()),
+            |_, i, _| {
+                if i == 0 {
+                    std::thread::sleep(Duration::from_millis(30));
+                }
+                if i == 7 {
+                    return Err(Error::invalid("value", "bad"));
+                }
+                Ok(i)
+            },
+            |_, _, _| Ok(()),
+            &mut progress,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Chunk { chunk: 7, .. }), "{err:?}");
+    }
+}
