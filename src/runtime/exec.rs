@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::runtime::context::Runtime;
 use crate::runtime::grid::Window;
-use crate::runtime::observe::TaskKind;
+use crate::runtime::observe::{RunObserver, TaskKind};
 use crate::runtime::progress::{Progress, ProgressMode};
 use crate::runtime::resources::PoolPlan;
 
@@ -94,7 +94,7 @@ pub(crate) fn run_chunks<S, T>(
     in_order: bool,
     init: impl Fn() -> Result<S> + Sync,
     work: impl Fn(&mut S, usize, Window) -> Result<T> + Sync,
-    mut sink: impl FnMut(usize, Window, T) -> Result<()>,
+    sink: impl FnMut(usize, Window, T) -> Result<()>,
     progress: &mut Progress,
 ) -> Result<RunStats>
 where
@@ -111,115 +111,169 @@ where
         let _ = token_tx.send(());
     }
     let (tx, rx) = crossbeam_channel::unbounded::<(usize, Window, Result<T>)>();
-    let next = AtomicUsize::new(0);
-    let cancel = AtomicBool::new(false);
-    let mut first_error: Option<Error> = None;
-
+    let shared = Shared {
+        windows,
+        next: AtomicUsize::new(0),
+        cancel: AtomicBool::new(false),
+        token_rx,
+        token_tx,
+        observer,
+    };
+    let mut hand_over = HandOver {
+        sink,
+        progress,
+        shared: &shared,
+        in_order,
+        early: std::collections::BTreeMap::new(),
+        next_out: 0,
+        first_error: None,
+    };
     std::thread::scope(|scope| {
-        let (next, cancel, init, work) = (&next, &cancel, &init, &work);
-        let (token_rx, token_tx) = (&token_rx, &token_tx);
+        let (shared, init, work) = (&shared, &init, &work);
         scope.spawn(move || {
-            let tx = &tx;
-            pool.broadcast(|_| {
-                let mut state: Option<S> = None;
-                loop {
-                    // Wait for memory before claiming a chunk, so claimed chunks run at once.
-                    if token_rx.recv().is_err() {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let w = match windows.window(i) {
-                        Some(w) if !cancel.load(Ordering::Relaxed) => w,
-                        _ => {
-                            // Nothing left to do: pass the permit on to a waiting worker.
-                            let _ = token_tx.send(());
-                            break;
-                        }
-                    };
-                    let t0 = Instant::now();
-                    let result = super::panic::catch(|| {
-                        let s = match &mut state {
-                            Some(s) => s,
-                            None => state.insert(init()?),
-                        };
-                        work(s, i, w)
-                    });
-                    if let Some(p) = observer {
-                        p.task(TaskKind::Compute, i, t0, Instant::now());
-                    }
-                    let result = match result {
-                        Ok(r) => r.map_err(|e| in_chunk(i, w, e)),
-                        Err(caught) => {
-                            // The state may be half-updated by the panic: rebuild it.
-                            state = None;
-                            Err(Error::Panic {
-                                task: format!("chunk {i} ({w})"),
-                                message: caught.describe(),
-                            })
-                        }
-                    };
-                    let failed = result.is_err();
-                    if tx.send((i, w, result)).is_err() || failed {
-                        cancel.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                }
-            });
+            pool.broadcast(|_| shared.work_loop(&tx, init, work));
             // `tx` drops here, which ends the consumer loop below.
         });
-
-        let mut consume = |i: usize, w: Window, result: Result<T>| {
-            if first_error.is_none() {
-                let t0 = Instant::now();
-                let result = result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e)));
-                if let Some(p) = observer {
-                    p.task(TaskKind::Write, i, t0, Instant::now());
-                }
-                match result {
-                    Ok(()) => progress.inc(1),
-                    Err(e) => {
-                        cancel.store(true, Ordering::Relaxed);
-                        first_error = Some(e);
-                    }
-                }
-            }
-            // The chunk's memory is free again (also after an error, so that waiting
-            // workers wake up, see the cancel flag and stop).
-            let _ = token_tx.send(());
-            first_error.is_some()
-        };
-        // Chunks that came early in an ordered run, each still holding its permit.
-        let mut early = std::collections::BTreeMap::new();
-        let (mut next_out, mut failed) = (0, false);
         for (i, w, result) in rx.iter() {
-            // An error is reported at once, in order or not; after it, order is moot.
-            if !in_order || failed || result.is_err() {
-                failed |= consume(i, w, result);
-            } else {
-                early.insert(i, (w, result));
-                while let Some((w, r)) = early.remove(&next_out) {
-                    failed |= consume(next_out, w, r);
-                    next_out += 1;
-                }
-            }
-            if failed {
-                // Give the early chunks' permits back too, or workers would wait for them.
-                for (j, (w, r)) in std::mem::take(&mut early) {
-                    consume(j, w, r);
-                }
-            }
+            hand_over.receive(i, w, result);
         }
     });
-
-    if let Some(e) = first_error {
+    if let Some(e) = hand_over.first_error {
         return Err(e);
     }
-    progress.finish();
+    hand_over.progress.finish();
     Ok(RunStats {
         chunks: windows.count(),
         threads,
         elapsed: start.elapsed(),
     })
+}
+
+/// What the workers and the consumer of a run share.
+struct Shared<'a, W: ?Sized> {
+    windows: &'a W,
+    /// The next chunk index to claim.
+    next: AtomicUsize,
+    /// Set by the first error: workers stop claiming chunks.
+    cancel: AtomicBool,
+    /// Memory permits: one is taken to start a chunk, and given back once it is consumed.
+    token_rx: crossbeam_channel::Receiver<()>,
+    token_tx: crossbeam_channel::Sender<()>,
+    observer: Option<&'a dyn RunObserver>,
+}
+
+impl<W: Windows + ?Sized> Shared<'_, W> {
+    /// One worker: claims chunks (each with a permit) until none is left or the run
+    /// fails, sending each result to the consumer.
+    fn work_loop<S, T>(
+        &self,
+        tx: &crossbeam_channel::Sender<(usize, Window, Result<T>)>,
+        init: &(impl Fn() -> Result<S> + Sync),
+        work: &(impl Fn(&mut S, usize, Window) -> Result<T> + Sync),
+    ) {
+        let mut state: Option<S> = None;
+        loop {
+            // Wait for memory before claiming a chunk, so claimed chunks run at once.
+            if self.token_rx.recv().is_err() {
+                break;
+            }
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let w = match self.windows.window(i) {
+                Some(w) if !self.cancel.load(Ordering::Relaxed) => w,
+                _ => {
+                    // Nothing left to do: pass the permit on to a waiting worker.
+                    let _ = self.token_tx.send(());
+                    break;
+                }
+            };
+            let t0 = Instant::now();
+            let result = super::panic::catch(|| {
+                let s = match &mut state {
+                    Some(s) => s,
+                    None => state.insert(init()?),
+                };
+                work(s, i, w)
+            });
+            if let Some(p) = self.observer {
+                p.task(TaskKind::Compute, i, t0, Instant::now());
+            }
+            let result = match result {
+                Ok(r) => r.map_err(|e| in_chunk(i, w, e)),
+                Err(caught) => {
+                    // The state may be half-updated by the panic: rebuild it.
+                    state = None;
+                    Err(Error::Panic {
+                        task: format!("chunk {i} ({w})"),
+                        message: caught.describe(),
+                    })
+                }
+            };
+            let failed = result.is_err();
+            if tx.send((i, w, result)).is_err() || failed {
+                self.cancel.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+}
+
+/// The calling thread's side of a run: hands each result to the sink (in index order
+/// when asked) and gives the chunk's permit back once it is consumed.
+struct HandOver<'a, 's, W: ?Sized, T, F> {
+    sink: F,
+    progress: &'a mut Progress,
+    shared: &'s Shared<'s, W>,
+    in_order: bool,
+    /// Chunks that came early in an ordered run, each still holding its permit.
+    early: std::collections::BTreeMap<usize, (Window, Result<T>)>,
+    next_out: usize,
+    first_error: Option<Error>,
+}
+
+impl<W, T, F> HandOver<'_, '_, W, T, F>
+where
+    W: Windows + ?Sized,
+    F: FnMut(usize, Window, T) -> Result<()>,
+{
+    fn receive(&mut self, i: usize, w: Window, result: Result<T>) {
+        // An error is handled at once, in order or not; after one, order is moot.
+        if !self.in_order || self.first_error.is_some() || result.is_err() {
+            self.consume(i, w, result);
+        } else {
+            self.early.insert(i, (w, result));
+            while let Some((w, r)) = self.early.remove(&self.next_out) {
+                self.consume(self.next_out, w, r);
+                self.next_out += 1;
+            }
+        }
+        if self.first_error.is_some() {
+            // Give the early chunks' permits back too, or workers would wait for them.
+            for (j, (w, r)) in std::mem::take(&mut self.early) {
+                self.consume(j, w, r);
+            }
+        }
+    }
+
+    fn consume(&mut self, i: usize, w: Window, result: Result<T>) {
+        if self.first_error.is_none() {
+            let t0 = Instant::now();
+            let sink = &mut self.sink;
+            let result = result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e)));
+            if let Some(p) = self.shared.observer {
+                p.task(TaskKind::Write, i, t0, Instant::now());
+            }
+            match result {
+                Ok(()) => self.progress.inc(1),
+                Err(e) => {
+                    self.shared.cancel.store(true, Ordering::Relaxed);
+                    self.first_error = Some(e);
+                }
+            }
+        }
+        // The chunk's memory is free again (also after an error, so that waiting
+        // workers wake up, see the cancel flag and stop).
+        let _ = self.shared.token_tx.send(());
+    }
 }
 
 /// Maps `f` over an iterator of any length on the pool, holding at most `batch` items
