@@ -70,6 +70,9 @@ impl<'a> PixelStream<'a> {
         per_pixel: u64,
         windows: Vec<Window>,
     ) -> Result<PixelStream<'a>> {
+        // The raster's overrides (nodata, scale) are refused up front, not as a chunk's
+        // error from a worker's reader.
+        raster.check()?;
         if bands.is_empty() {
             return Err(Error::invalid("bands", "no band given"));
         }
