@@ -18,7 +18,7 @@
 //! |---|---|---|
 //! | 0 core | [`core`] | `Window`, `DataType`, `OutputType`, text/HTML formatting, the RNG; imports nothing else of the crate (nor GDAL or rayon) |
 //! | 1 error | [`error`] | the one [`Error`] type |
-//! | 2 runtime | [`runtime`]: `grid`, `resources`, `cgroup` (private), `cancel`, `progress`, `observe`, `exec` | chunk grids, machine resources and pool plans, cancelling, progress, run observers, the executor |
+//! | 2 runtime | [`runtime`]: `grid`, `resources`, `cgroup` (private), `cancel`, `progress`, `observe`, `context`, `exec` | chunk grids, machine resources and pool plans, the one [`Runtime`](runtime::Runtime) value, cancelling, progress, run observers, the executor |
 //! | 3 raster | [`raster`] | GDAL sources, windowed reads, GeoTIFF writes |
 //! | 4 array | [`array`](mod@array) | lazy chunked arrays |
 //! | 5 cluster | [`cluster`] | samples, k-means, spectral clustering, metrics |
@@ -95,5 +95,6 @@ pub mod prelude {
     pub use crate::runtime::grid::ChunkGrid;
     pub use crate::runtime::progress::ProgressMode;
     pub use crate::runtime::resources::{PoolPlan, Resources};
+    pub use crate::runtime::{Runtime, RuntimeBuilder};
     pub use ndarray::{Array2, Array3};
 }

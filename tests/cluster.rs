@@ -281,6 +281,120 @@ fn kmeans_is_deterministic_across_thread_counts() {
     assert_eq!(one.inertia(), km.inertia());
 }
 
+/// What a runtime's observer sees: each run's label and thread count, and for each
+/// compute task the size of the rayon pool it ran on (`rayon::current_num_threads` on
+/// the worker) and the worker's name.
+#[derive(Debug, Default)]
+struct ThreadWitness {
+    runs: std::sync::Mutex<Vec<(String, usize)>>,
+    tasks: std::sync::Mutex<Vec<(usize, String)>>,
+}
+
+impl rasterlab::runtime::observe::RunObserver for ThreadWitness {
+    fn begin_run(
+        &self,
+        threads: usize,
+        label: &str,
+        _total: usize,
+    ) -> rasterlab::runtime::observe::RunGuard {
+        self.runs.lock().unwrap().push((label.to_string(), threads));
+        rasterlab::runtime::observe::RunGuard::new(())
+    }
+
+    fn task(
+        &self,
+        kind: rasterlab::runtime::observe::TaskKind,
+        _chunk: usize,
+        _start: Instant,
+        _end: Instant,
+    ) {
+        if kind == rasterlab::runtime::observe::TaskKind::Compute {
+            let name = std::thread::current().name().unwrap_or("").to_string();
+            self.tasks
+                .lock()
+                .unwrap()
+                .push((rayon::current_num_threads(), name));
+        }
+    }
+}
+
+#[test]
+fn a_thread_setting_reaches_predict_and_the_metrics() {
+    use rasterlab::cluster::{inertia_in, silhouette_score_in};
+    let (x, km) = landsat_fit();
+    let scene = landsat();
+    let bands = ["blue", "green", "red"];
+    // 3 threads on this 2-core machine differs from rayon's global pool (one per core)
+    for n in [1, 3] {
+        let witness = std::sync::Arc::new(ThreadWitness::default());
+        // a budget that holds the samples, in several chunks
+        let rt = Runtime::builder()
+            .threads(n)
+            .memory(128 << 20)
+            .progress(ProgressMode::Silent)
+            .observer(witness.clone())
+            .build()
+            .unwrap();
+        assert_eq!(km.predict_in(x, &rt).unwrap(), km.labels());
+        let i = inertia_in(x, km.centroids(), km.labels(), &rt).unwrap();
+        assert!(
+            (i - km.inertia()).abs() < 1e-6 * i,
+            "{i} vs {}",
+            km.inertia()
+        );
+        silhouette_score_in(x, km.labels(), 500, 0, &rt).unwrap();
+        let z = x.clone().standardize_in(&rt).unwrap();
+        assert_eq!(z.n_samples(), LANDSAT_VALID);
+        let again = Samples::from_bands_in(&scene, &bands, &rt).unwrap();
+        assert_eq!(again.as_f32(), x.as_f32());
+        let map = km.predict_raster_in(&scene, &bands, &rt).unwrap();
+        assert_eq!(map.valid_count(), LANDSAT_VALID);
+        MiniBatchKMeans::new(8)
+            .max_iter(1)
+            .runtime(&rt)
+            .progress(ProgressMode::Silent)
+            .fit_raster(&scene, &bands)
+            .unwrap();
+
+        let runs = witness.runs.lock().unwrap().clone();
+        let tasks = witness.tasks.lock().unwrap().clone();
+        let labels: Vec<&str> = runs.iter().map(|(l, _)| l.as_str()).collect();
+        println!(
+            "{n} thread(s): {} runs ({}), {} compute tasks",
+            runs.len(),
+            labels.join(", "),
+            tasks.len()
+        );
+        for expected in [
+            "predict",
+            "inertia",
+            "silhouette",
+            "standardize: scaling",
+            "samples",
+            "predict_raster",
+            "mini-batch k-means counts",
+        ] {
+            assert!(
+                labels.contains(&expected),
+                "no {expected} run in {labels:?}"
+            );
+        }
+        assert!(runs.iter().all(|(_, t)| *t == n), "{runs:?}");
+        // the rasters were streamed in several chunks each
+        assert!(tasks.len() > runs.len(), "{} tasks", tasks.len());
+        for (pool, name) in &tasks {
+            assert_eq!(*pool, n, "a task on a pool of {pool} threads ({name})");
+            assert!(name.starts_with("rasterlab-"), "a task on thread {name:?}");
+        }
+        let workers: std::collections::HashSet<&String> = tasks.iter().map(|(_, w)| w).collect();
+        println!(
+            "{n} thread(s): tasks ran on {} distinct workers",
+            workers.len()
+        );
+        assert!(workers.len() <= n, "{workers:?}");
+    }
+}
+
 #[test]
 fn kmeans_parallel_init_reaches_the_same_quality() {
     let (x, km) = landsat_fit();

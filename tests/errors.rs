@@ -248,6 +248,88 @@ fn corrupt_input_fails_in_a_named_chunk_and_leaves_nothing() {
     );
 }
 
+/// The Landsat scene cut in half in `dir`: the header and the first tiles read, later
+/// tiles do not.
+fn cut_scene(dir: &Path) -> std::path::PathBuf {
+    let cut = dir.join("cut.tif");
+    let bytes = std::fs::read(data(SCENE)).expect("read");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    cut
+}
+
+#[test]
+fn corrupt_input_fails_clustering_in_a_named_chunk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 256-row strips (256 x 256 tiles for fit_raster): the top ones read, later ones fail
+    let raster = Raster::open(cut_scene(dir.path()))
+        .and_then(|r| r.chunks(256))
+        .expect("header still opens")
+        .with_nodata(Some(0.0));
+    let bands = ["band1", "band2", "band3"];
+    let rt = Runtime::builder()
+        .threads(2)
+        .progress(ProgressMode::Silent)
+        .build()
+        .expect("runtime");
+    // a model from the readable top of the scene
+    let top = Samples::from_window(&raster, &bands, Window::new(0, 0, 2041, 64)).expect("top");
+    let model = KMeans::new(3)
+        .progress(ProgressMode::Silent)
+        .fit(&top)
+        .expect("fit");
+    let labels = dir.path().join("labels.tif");
+    let failures = [
+        (
+            "samples",
+            Samples::from_bands_in(&raster, &bands, &rt).map(|_| ()),
+        ),
+        (
+            "predict_raster",
+            model.predict_raster_in(&raster, &bands, &rt).map(|_| ()),
+        ),
+        (
+            "write_labels",
+            model
+                .write_labels(&raster, &bands, &labels)
+                .runtime(&rt)
+                .run()
+                .map(|_| ()),
+        ),
+        (
+            "fit_raster",
+            MiniBatchKMeans::new(3)
+                .max_iter(1)
+                .runtime(&rt)
+                .progress(ProgressMode::Silent)
+                .fit_raster(&raster, &bands)
+                .map(|_| ()),
+        ),
+    ];
+    for (what, result) in failures {
+        let err = result.expect_err(what);
+        match &err {
+            Error::Chunk {
+                chunk,
+                window,
+                source,
+            } => {
+                assert!(window.fits(2041, 1860), "{what}: {window}");
+                // the failing chunk lies below the readable top, and is not the whole scene
+                assert!(window.y >= 256 && window.height <= 256, "{what}: {window}");
+                assert!(matches!(**source, Error::Gdal { .. }), "{what}: {source:?}");
+                let text = err.to_string();
+                assert!(
+                    text.contains(&format!("chunk {chunk} ({window})")),
+                    "{what}: {text}"
+                );
+                println!("{what}: {text}");
+            }
+            other => panic!("{what}: expected Chunk, got {other:?}"),
+        }
+    }
+    assert!(!labels.exists(), "a failed write_labels left its output");
+}
+
 #[test]
 fn an_existing_output_survives_a_failed_save() {
     let dir = tempfile::tempdir().expect("tempdir");

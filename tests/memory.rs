@@ -127,11 +127,13 @@ fn cluster_memory_child() {
         .expect("mosaic")
         .with_nodata(Some(0.0));
     let bands = ["blue", "green", "red"];
-    let plan = PoolPlan::detect()
-        .and_then(|p| p.with_threads(2))
-        .and_then(|p| p.with_memory_budget(BUDGET))
-        .expect("plan");
-    match Samples::from_bands_within(&r, &bands, &plan) {
+    let rt = Runtime::builder()
+        .threads(2)
+        .memory(BUDGET)
+        .progress(ProgressMode::Silent)
+        .build()
+        .expect("runtime");
+    match Samples::from_bands_in(&r, &bands, &rt) {
         Err(Error::MemoryBudget { needed, budget, .. }) => {
             println!("REFUSED needed={needed} budget={budget}")
         }
@@ -140,16 +142,32 @@ fn cluster_memory_child() {
     let model = MiniBatchKMeans::new(4)
         .seed(0)
         .max_iter(1)
+        .runtime(&rt)
         .progress(ProgressMode::Silent)
-        .fit_raster_with(&r, &bands, &plan)
+        .fit_raster(&r, &bands)
         .expect("streamed fit");
     println!("FIT_VMHWM={}", vm_hwm());
     model
         .write_labels(&r, &bands, dir.join("labels.tif"))
-        .plan(&plan)
-        .progress(ProgressMode::Silent)
+        .runtime(&rt)
         .run()
         .expect("streamed labels");
+    println!("LABELS_VMHWM={}", vm_hwm());
+    // predict_raster holds its label map (4 bytes a pixel): refused for the mosaic,
+    // streamed for a band of it whose map takes half the budget.
+    assert!(matches!(
+        model.predict_raster_in(&r, &bands, &rt),
+        Err(Error::MemoryBudget { .. })
+    ));
+    let rows = (BUDGET / 2 / (4 * 2041 * TILES as u64)) as usize;
+    let band = r
+        .clone()
+        .window(Window::new(0, 0, 2041 * TILES, rows))
+        .expect("band");
+    let map = model
+        .predict_raster_in(&band, &bands, &rt)
+        .expect("streamed map");
+    println!("MAP_PIXELS={}", map.valid_count() + map.nodata_count());
     let c: Vec<String> = model.centroids().iter().map(|v| format!("{v:?}")).collect();
     println!("CENTROIDS={}", c.join(","));
     println!("VMHWM={}", vm_hwm());
@@ -178,14 +196,22 @@ fn clustering_stays_within_budget() {
             .to_string()
     };
     let peak: u64 = line("VMHWM=").parse().expect("peak");
+    let fit_peak: u64 = line("FIT_VMHWM=").parse().expect("fit peak");
+    let labels_peak: u64 = line("LABELS_VMHWM=").parse().expect("labels peak");
+    let map_pixels: usize = line("MAP_PIXELS=").parse().expect("map pixels");
+    assert!(map_pixels > 1_000_000, "{map_pixels} pixels predicted");
     let centroids: Vec<f64> = line("CENTROIDS=")
         .split(',')
         .map(|v| v.parse().expect("centroid"))
         .collect();
     println!(
-        "clustering 8164 x 7440 x 3 (samples up to {} MiB): budget {} MiB, peak RSS {} MiB",
+        "clustering 8164 x 7440 x 3 (samples up to {} MiB): budget {} MiB, peak RSS {} MiB \
+         after fit_raster, {} MiB after write_labels, {} MiB after predict_raster of \
+         {map_pixels} pixels",
         (2041 * TILES * 1860 * TILES * 20) >> 20,
         BUDGET >> 20,
+        fit_peak >> 20,
+        labels_peak >> 20,
         peak >> 20
     );
     assert!(

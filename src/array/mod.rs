@@ -31,6 +31,7 @@ pub use time::{Period, Stat};
 
 use crate::error::{Error, Result};
 use crate::raster::{Raster, Reader};
+use crate::runtime::Runtime;
 use crate::runtime::exec::{RunStats, run_chunks};
 use crate::runtime::grid::{ChunkGrid, Window};
 use crate::runtime::observe::{RunObserver, TaskKind};
@@ -297,14 +298,11 @@ impl LazyArray {
 
     /// The pool plan for a run: detected, then the array's overrides.
     pub(crate) fn plan(&self) -> Result<PoolPlan> {
-        let mut plan = PoolPlan::detect()?;
-        if let Some(n) = self.threads {
-            plan = plan.with_threads(n)?;
-        }
-        if let Some(bytes) = self.memory {
-            plan = plan.with_memory_budget(bytes)?;
-        }
-        Ok(plan)
+        let rt = Runtime::builder()
+            .threads_opt(self.threads)
+            .memory_opt(self.memory)
+            .build()?;
+        Ok(rt.plan().clone())
     }
 
     /// The chunk grid a computation with `plan` uses.
@@ -462,15 +460,16 @@ impl LazyArray {
     ) -> Result<RunStats> {
         let permits = self.permits(plan, grid)?;
         let mut progress = Progress::new(self.progress, label, "chunks", grid.len() as u64);
+        let rt = Runtime::from_plan(plan.clone()).with_observer(self.observer.clone());
         run_chunks(
-            plan,
+            &rt,
             grid,
             permits,
+            false,
             || Reader::open(&self.raster),
             |reader, id, w| post(id, w, self.eval_window(reader, id, w)?),
             sink,
             &mut progress,
-            self.observer.as_deref(),
         )
     }
 

@@ -84,10 +84,13 @@ impl LazyArray {
         let part = Part { grid, ids };
         let global = |i: usize| ids.get(i).copied().unwrap_or(i);
         let mut progress = Progress::new(self.progress, label, "chunks", ids.len() as u64);
+        let rt =
+            crate::runtime::Runtime::from_plan(plan.clone()).with_observer(self.observer.clone());
         run_chunks_idle(
-            plan,
+            &rt,
             &part,
             permits,
+            false,
             || Reader::open(&self.raster),
             |reader, i, w| {
                 let id = global(i);
@@ -108,7 +111,6 @@ impl LazyArray {
             },
             idle,
             &mut progress,
-            self.observer.as_deref(),
         )
     }
 }

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use super::{AsFeatures, Rng};
 use crate::error::{Error, Result};
+use crate::runtime::Runtime;
 
 /// Sum of squared distances of each sample to the centroid of its label (computed in
 /// `f64`), i.e. scikit-learn's `inertia_`.
@@ -21,6 +22,16 @@ pub fn inertia(
     x: &(impl AsFeatures + ?Sized),
     centroids: &ndarray::Array2<f64>,
     labels: &[i32],
+) -> Result<f64> {
+    inertia_in(x, centroids, labels, &Runtime::detect()?)
+}
+
+/// [`inertia`] on `rt`'s threads.
+pub fn inertia_in(
+    x: &(impl AsFeatures + ?Sized),
+    centroids: &ndarray::Array2<f64>,
+    labels: &[i32],
+    rt: &Runtime,
 ) -> Result<f64> {
     let x = x.features().to_f64();
     let (n, d) = x.dim();
@@ -43,8 +54,7 @@ pub fn inertia(
             format!("label {bad} has no centroid (k = {k})"),
         ));
     }
-    let pool = super::plan(None)?.build_pool()?;
-    let parts: Vec<f64> = pool.install(|| {
+    let parts: Vec<f64> = rt.install("inertia", || {
         (0..n)
             .into_par_iter()
             .fold_chunks(
@@ -61,7 +71,7 @@ pub fn inertia(
                 },
             )
             .collect()
-    });
+    })?;
     Ok(parts.iter().sum())
 }
 
@@ -145,6 +155,26 @@ pub fn silhouette_score(
     sample_size: usize,
     seed: u64,
 ) -> Result<f64> {
+    silhouette_score_in(x, labels, sample_size, seed, &Runtime::detect()?)
+}
+
+/// [`silhouette_score`] on `rt`'s threads.
+///
+/// ```
+/// use rasterlab::prelude::*;
+/// use rasterlab::cluster::silhouette_score_in;
+/// let x = ndarray::array![[0.0], [0.1], [10.0], [10.1]];
+/// let rt = Runtime::builder().threads(1).build()?;
+/// assert!(silhouette_score_in(&x, &[0, 0, 1, 1], 4, 0, &rt)? > 0.98);
+/// # Ok::<(), rasterlab::Error>(())
+/// ```
+pub fn silhouette_score_in(
+    x: &(impl AsFeatures + ?Sized),
+    labels: &[i32],
+    sample_size: usize,
+    seed: u64,
+    rt: &Runtime,
+) -> Result<f64> {
     let x = x.features().to_f64();
     let (n, d) = x.dim();
     if labels.len() != n {
@@ -163,8 +193,8 @@ pub fn silhouette_score(
     };
     let m = idx.len();
     let flat: Vec<f64> = idx.iter().flat_map(|&i| x.row(i).to_vec()).collect();
-    let pool = super::plan(None)?.build_pool()?;
-    pool.install(|| super::check_finite(super::Data { x: &flat, n: m, d }))?;
+    let data = super::Data { x: &flat, n: m, d };
+    rt.install("silhouette: finite check", || super::check_finite(data))??;
     let mut ids: HashMap<i32, usize> = HashMap::new();
     let lab: Vec<usize> = idx
         .iter()
@@ -187,7 +217,7 @@ pub fn silhouette_score(
     for &l in &lab {
         sizes[l] += 1;
     }
-    let scores: Vec<f64> = pool.install(|| {
+    let scores: Vec<f64> = rt.install("silhouette", || {
         (0..m)
             .into_par_iter()
             .map(|i| {
@@ -216,7 +246,7 @@ pub fn silhouette_score(
                 if den > 0.0 { (b - a) / den } else { 0.0 }
             })
             .collect()
-    });
+    })?;
     Ok(scores.iter().sum::<f64>() / m as f64)
 }
 

@@ -10,11 +10,14 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::kmeans::{Algorithm, KMeansModel, Packed, data_of, kmeans_plusplus, lloyd};
-use super::samples::{read_valid, strips};
+use super::stream::{PixelStream, Pixels};
 use super::{AsFeatures, CHUNK, Data, FeatureView, Real, Rng, check_finite, check_k, fmt_num};
 use crate::error::{Error, Result};
 use crate::raster::Raster;
+use crate::runtime::Runtime;
+use crate::runtime::grid::Window;
 use crate::runtime::progress::{Progress, ProgressMode};
+use crate::runtime::resources::PoolPlan;
 
 /// Early stopping is not checked before this many steps. scikit-learn checks from the
 /// second step on, with a smoothing factor of `2 batch / n` that is tiny for millions of
@@ -68,6 +71,7 @@ pub struct MiniBatchKMeans {
     n_init: usize,
     seed: u64,
     threads: Option<usize>,
+    runtime: Option<Runtime>,
     progress: ProgressMode,
     refine_init: bool,
     state: Option<State>,
@@ -150,6 +154,7 @@ impl MiniBatchKMeans {
             n_init: 1,
             seed: 0,
             threads: None,
+            runtime: None,
             progress: ProgressMode::Auto,
             refine_init: true,
             state: None,
@@ -207,10 +212,25 @@ impl MiniBatchKMeans {
         self
     }
 
-    /// Worker threads for the labelling pass and raster reads.
+    /// Worker threads for the parallel passes and raster reads, on top of
+    /// [`runtime`](MiniBatchKMeans::runtime).
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = Some(n);
         self
+    }
+
+    /// Runs on `rt`: its threads, memory budget (the chunks of
+    /// [`fit_raster`](MiniBatchKMeans::fit_raster)) and observer (default
+    /// [`Runtime::detect`]). Progress is the estimator's own
+    /// ([`progress`](MiniBatchKMeans::progress)).
+    pub fn runtime(mut self, rt: &Runtime) -> Self {
+        self.runtime = Some(rt.clone());
+        self
+    }
+
+    /// This estimator's runtime for a call.
+    fn runtime_for_call(&self) -> Result<Runtime> {
+        Ok(super::runtime(self.runtime.as_ref(), self.threads)?.with_progress(self.progress))
     }
 
     /// Whether the k-means++ centroids of the init sample are refined by Lloyd
@@ -294,17 +314,17 @@ impl MiniBatchKMeans {
         super::check_label_k(self.k, batch)?;
         // the initialisation runs parallel passes: on a pool of this call, never rayon's
         // global one (statics are reset in every notebook cell)
-        let pool = super::plan(self.threads)?.build_pool()?;
+        let rt = self.runtime_for_call()?;
         match batch.features() {
             FeatureView::F32(a) => {
                 let a = a.as_standard_layout();
                 let data = data_of(&a)?;
-                pool.install(|| self.partial_fit_data(data))
+                rt.install("partial_fit", || self.partial_fit_data(data))?
             }
             FeatureView::F64(a) => {
                 let a = a.as_standard_layout();
                 let data = data_of(&a)?;
-                pool.install(|| self.partial_fit_data(data))
+                rt.install("partial_fit", || self.partial_fit_data(data))?
             }
         }
     }
@@ -401,25 +421,24 @@ impl MiniBatchKMeans {
         super::check_label_k(self.k, x)?;
         let (n, d) = x.features().dim();
         check_k(self.k, n, d)?;
-        let plan = super::plan(self.threads)?;
-        let pool = plan.build_pool()?;
+        let rt = self.runtime_for_call()?;
         let start = Instant::now();
         let mut model = match x.features() {
             FeatureView::F32(a) => {
                 let a = a.as_standard_layout();
                 let data = data_of(&a)?;
-                pool.install(|| self.fit_data(data))?
+                rt.install("mini-batch k-means", || self.fit_data(data))??
             }
             FeatureView::F64(a) => {
                 let a = a.as_standard_layout();
                 let data = data_of(&a)?;
-                pool.install(|| self.fit_data(data))?
+                rt.install("mini-batch k-means", || self.fit_data(data))??
             }
         };
         if let Some(names) = x.feature_names() {
             model = model.with_feature_names(names);
         }
-        model.set_timing(plan.threads(), start.elapsed().as_secs_f64());
+        model.set_timing(rt.threads(), start.elapsed().as_secs_f64());
         Ok(model)
     }
 
@@ -513,76 +532,84 @@ impl MiniBatchKMeans {
     /// # Ok::<(), rasterlab::Error>(())
     /// ```
     pub fn fit_raster(&self, raster: &Raster, bands: &[&str]) -> Result<KMeansModel> {
-        let plan = super::plan(self.threads)?;
-        self.fit_raster_with(raster, bands, &plan)
+        self.fit_raster_in(raster, bands, &self.runtime_for_call()?)
     }
 
-    /// [`fit_raster`](MiniBatchKMeans::fit_raster) on `plan`'s threads, reading chunks
-    /// sized from `plan`'s memory budget.
+    /// [`fit_raster`](MiniBatchKMeans::fit_raster) on a runtime of `plan` (its threads,
+    /// and chunks sized from its memory budget).
     pub fn fit_raster_with(
         &self,
         raster: &Raster,
         bands: &[&str],
-        plan: &crate::runtime::resources::PoolPlan,
+        plan: &PoolPlan,
+    ) -> Result<KMeansModel> {
+        self.fit_raster_in(raster, bands, &Runtime::from_plan(plan.clone()))
+    }
+
+    /// [`fit_raster`](MiniBatchKMeans::fit_raster) on `rt` (progress as set on the
+    /// estimator): every pass streams the raster through the executor, at most as many
+    /// chunks in flight as `rt`'s memory budget holds, handed over in the pass's order
+    /// (so the model does not depend on the thread count); a failed read is an
+    /// [`Error::Chunk`] naming its chunk.
+    pub fn fit_raster_in(
+        &self,
+        raster: &Raster,
+        bands: &[&str],
+        rt: &Runtime,
     ) -> Result<KMeansModel> {
         self.validate()?;
         // a raster's labels are meant for a label map (predict_raster, write_labels)
         super::LabelMap::check_k(self.k)?;
-        if bands.is_empty() {
-            return Err(Error::invalid("bands", "no band given"));
-        }
         for b in bands {
             raster.band_index(b)?;
         }
         let start = Instant::now();
-        crate::raster::limit_gdal_cache();
-        let pool = plan.build_pool()?;
-        // everything, including the sequential steps' small parallel passes, on this pool
-        pool.install(|| self.fit_raster_on(raster, bands, plan, &pool, start))
+        let rt = rt.clone().with_progress(self.progress);
+        // Held by the consumer per pixel of a chunk: its shuffled copy and permutation.
+        let stream = PixelStream::chunks(&rt, raster, bands, (4 * bands.len() + 8) as u64)?;
+        let (w, h) = raster.size();
+        let mut state = self.raster_init(&rt, &stream, bands, w * h)?;
+        let (epochs, converged) = self.raster_passes(&rt, &stream, &mut state, w * h)?;
+        let (counts, inertia) = raster_counts(&rt, &stream, &state.centroids, self.k, state.d)?;
+        let mut model = KMeansModel::from_parts(
+            Array2::from_shape_vec((self.k, state.d), state.centroids)
+                .map_err(|e| Error::internal(format!("centroids: {e}")))?,
+            Vec::new(),
+            counts,
+            inertia,
+            epochs,
+            converged,
+            self.seed,
+            bands.iter().map(|s| s.to_string()).collect(),
+        );
+        model.set_timing(rt.threads(), start.elapsed().as_secs_f64());
+        Ok(model)
     }
 
-    fn fit_raster_on(
+    /// The initial state of a raster fit: k-means++ (see
+    /// [`initialise`](MiniBatchKMeans::initialise)) on up to `init_size` pixels drawn
+    /// from the first chunks of a random order.
+    fn raster_init(
         &self,
-        raster: &Raster,
+        rt: &Runtime,
+        stream: &PixelStream<'_>,
         bands: &[&str],
-        plan: &crate::runtime::resources::PoolPlan,
-        pool: &rayon::ThreadPool,
-        start: Instant,
-    ) -> Result<KMeansModel> {
-        let windows = match raster.chunk_size() {
-            Some(_) => raster.chunk_grid(plan, 4 * bands.len())?.iter().collect(),
-            None => strips(raster, bands.len(), plan.chunk_bytes() as usize),
-        };
+        pixels: usize,
+    ) -> Result<State> {
         let (k, d) = (self.k, bands.len());
-        let threads = plan.threads();
         let mut rng = Rng::new(self.seed);
-        let read_group = |group: &[usize]| -> Result<Vec<(Vec<f32>, Vec<usize>)>> {
-            pool.install(|| {
-                group
-                    .par_iter()
-                    .map(|&w| read_valid(raster, bands, windows[w]))
-                    .collect()
-            })
-        };
-
-        // initial sample: up to init_size pixels from the first chunks of a random order
-        let (w, h) = raster.size();
-        let mut order: Vec<usize> = (0..windows.len()).collect();
-        rng.shuffle(&mut order);
-        let init_size = self.init_size_for(w * h);
-        let per_chunk = init_size.div_ceil(windows.len().clamp(1, 8));
+        let order = shuffled(stream.windows(), &mut rng);
+        let init_size = self.init_size_for(pixels);
+        let per_chunk = init_size.div_ceil(order.len().clamp(1, 8));
         let mut init: Vec<f32> = Vec::with_capacity(init_size * d);
-        for group in order.chunks(threads) {
-            for (vals, _) in read_group(group)? {
-                let nv = vals.len() / d;
-                for i in rng.sample_indices(nv, per_chunk.min(nv)) {
-                    init.extend_from_slice(&vals[i * d..(i + 1) * d]);
-                }
+        let sample = |_, px: Pixels| Ok(px.values);
+        stream.run_while(rt, "mini-batch init sample", &order, sample, |vals| {
+            let nv = vals.len() / d;
+            for i in rng.sample_indices(nv, per_chunk.min(nv)) {
+                init.extend_from_slice(&vals[i * d..(i + 1) * d]);
             }
-            if init.len() >= init_size * d {
-                break;
-            }
-        }
+            Ok(init.len() < init_size * d)
+        })?;
         let m = init.len() / d;
         if m == 0 {
             return Err(Error::NoValidSamples {
@@ -593,131 +620,139 @@ impl MiniBatchKMeans {
             });
         }
         check_k(k, m, d)?;
-        let init_data = Data {
+        let data = Data {
             x: &init[..],
             n: m,
             d,
         };
-        let mut state = State {
-            centroids: self.initialise(init_data, &mut rng),
+        let centroids = rt.install("mini-batch init", || self.initialise(data, &mut rng))?;
+        Ok(State {
+            centroids,
             weights: vec![0.0; k],
             d,
             rng,
             steps: 0,
             since_reassign: 0,
-        };
-        drop(init);
+        })
+    }
 
-        // passes over the raster
-        let mut n_valid_estimate = w * h;
+    /// Passes over the raster in a new random chunk order each, until early stopping or
+    /// `max_iter` passes: `(passes, converged)`.
+    fn raster_passes(
+        &self,
+        rt: &Runtime,
+        stream: &PixelStream<'_>,
+        state: &mut State,
+        pixels: usize,
+    ) -> Result<(usize, bool)> {
+        let mut n_valid_estimate = pixels;
         let mut conv = Convergence::new();
-        let mut prog = Progress::new(
-            self.progress,
-            "mini-batch k-means (raster)",
-            "chunks",
-            (windows.len() * self.max_iter) as u64,
-        );
-        let mut converged = false;
-        let mut epochs = 0;
-        let mut step_no = 0;
-        'passes: for _ in 0..self.max_iter {
-            epochs += 1;
-            let mut order: Vec<usize> = (0..windows.len()).collect();
-            state.rng.shuffle(&mut order);
+        let (mut step_no, mut converged) = (0, false);
+        for pass in 0..self.max_iter {
+            let order = shuffled(stream.windows(), &mut state.rng);
+            let label = format!("mini-batch k-means pass {}/{}", pass + 1, self.max_iter);
             let mut seen = 0;
-            for group in order.chunks(threads) {
-                for (vals, _) in read_group(group)? {
-                    prog.inc(1);
-                    let nv = vals.len() / d;
-                    seen += nv;
-                    if nv == 0 {
-                        continue;
-                    }
-                    let mut perm: Vec<usize> = (0..nv).collect();
-                    state.rng.shuffle(&mut perm);
-                    let shuffled: Vec<f32> = perm
-                        .iter()
-                        .flat_map(|&i| vals[i * d..(i + 1) * d].to_vec())
-                        .collect();
-                    let mut cuts: Vec<usize> = (0..nv).step_by(self.batch_size).collect();
-                    // fold a short tail into the previous batch
-                    if cuts.len() > 1 && nv - cuts[cuts.len() - 1] < self.batch_size / 2 {
-                        cuts.pop();
-                    }
-                    for (c, &s) in cuts.iter().enumerate() {
-                        let e = cuts.get(c + 1).copied().unwrap_or(nv);
-                        let batch = Data {
-                            x: &shuffled[s * d..e * d],
-                            n: e - s,
-                            d,
-                        };
-                        check_finite(batch)?;
-                        let reassign = state.random_reassign(k, batch.n);
-                        let (inertia, sq_diff) =
-                            step(&mut state, k, batch, self.reassignment_ratio, reassign);
-                        state.steps += 1;
-                        if conv.update(
-                            self,
-                            step_no,
-                            n_valid_estimate,
-                            batch.n,
-                            inertia,
-                            sq_diff,
-                            0.0,
-                        ) && step_no + 1 >= MIN_STEPS
-                        {
-                            converged = true;
-                            break 'passes;
-                        }
-                        step_no += 1;
-                    }
-                    if let Some(e) = conv.ewa {
-                        prog.message(&format!("ewa inertia per sample {}", fmt_num(e)));
-                    }
-                }
+            let values = |_, px: Pixels| Ok(px.values);
+            stream.run_while(rt, &label, &order, values, |vals| {
+                seen += vals.len() / state.d;
+                converged =
+                    self.chunk_steps(state, &mut conv, &vals, &mut step_no, n_valid_estimate);
+                Ok(!converged)
+            })?;
+            if converged {
+                return Ok((pass + 1, true));
             }
             n_valid_estimate = seen.max(1);
         }
-        prog.finish();
-
-        // last pass: counts and inertia
-        let packed = Packed::<f32>::new(&state.centroids, k, d);
-        let parts: Vec<(Vec<usize>, f64)> = pool.install(|| {
-            windows
-                .par_iter()
-                .map(|win| {
-                    let (vals, _) = read_valid(raster, bands, *win)?;
-                    let mut counts = vec![0usize; k];
-                    let mut inertia = 0.0;
-                    for row in vals.chunks_exact(d) {
-                        let (c, dist) = packed.nearest(row);
-                        counts[c] += 1;
-                        inertia += f64::from(dist);
-                    }
-                    Ok((counts, inertia))
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
-        let mut counts = vec![0usize; k];
-        let mut inertia = 0.0;
-        for (c, i) in parts {
-            counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
-            inertia += i;
-        }
-        let mut model = KMeansModel::from_parts(
-            Array2::from_shape_vec((k, d), state.centroids)
-                .map_err(|e| Error::invalid("centroids", e.to_string()))?,
-            Vec::new(),
-            counts,
-            inertia,
-            epochs,
-            converged,
-            self.seed,
-            bands.iter().map(|s| s.to_string()).collect(),
-        );
-        model.set_timing(threads, start.elapsed().as_secs_f64());
-        Ok(model)
+        Ok((self.max_iter, false))
     }
+
+    /// The mini-batch steps over one chunk's valid pixels `vals`, shuffled and cut into
+    /// batches (a short tail joins the previous batch); true once converged.
+    fn chunk_steps(
+        &self,
+        state: &mut State,
+        conv: &mut Convergence,
+        vals: &[f32],
+        step_no: &mut usize,
+        n_valid_estimate: usize,
+    ) -> bool {
+        let (k, d) = (self.k, state.d);
+        let nv = vals.len() / d;
+        if nv == 0 {
+            return false;
+        }
+        let mut perm: Vec<usize> = (0..nv).collect();
+        state.rng.shuffle(&mut perm);
+        let shuffled: Vec<f32> = perm
+            .iter()
+            .flat_map(|&i| vals[i * d..(i + 1) * d].iter().copied())
+            .collect();
+        let mut cuts: Vec<usize> = (0..nv).step_by(self.batch_size).collect();
+        if cuts.len() > 1 && nv - cuts[cuts.len() - 1] < self.batch_size / 2 {
+            cuts.pop();
+        }
+        for (c, &s) in cuts.iter().enumerate() {
+            let e = cuts.get(c + 1).copied().unwrap_or(nv);
+            let batch = Data {
+                x: &shuffled[s * d..e * d],
+                n: e - s,
+                d,
+            };
+            let reassign = state.random_reassign(k, batch.n);
+            let (inertia, sq_diff) = step(state, k, batch, self.reassignment_ratio, reassign);
+            state.steps += 1;
+            let stop = conv.update(
+                self,
+                *step_no,
+                n_valid_estimate,
+                batch.n,
+                inertia,
+                sq_diff,
+                0.0,
+            );
+            if stop && *step_no + 1 >= MIN_STEPS {
+                return true;
+            }
+            *step_no += 1;
+        }
+        false
+    }
+}
+
+/// The windows in a random order drawn from `rng`.
+fn shuffled(windows: &[Window], rng: &mut Rng) -> Vec<Window> {
+    let mut order: Vec<usize> = (0..windows.len()).collect();
+    rng.shuffle(&mut order);
+    order.into_iter().map(|i| windows[i]).collect()
+}
+
+/// Pixels per cluster and the inertia of the raster's valid pixels, summed in chunk order.
+fn raster_counts(
+    rt: &Runtime,
+    stream: &PixelStream<'_>,
+    centroids: &[f64],
+    k: usize,
+    d: usize,
+) -> Result<(Vec<usize>, f64)> {
+    let packed = Packed::<f32>::new(centroids, k, d);
+    let (mut counts, mut inertia) = (vec![0usize; k], 0.0);
+    let count = |_, px: Pixels| {
+        let (mut c, mut i) = (vec![0usize; k], 0.0);
+        for row in px.values.chunks_exact(d) {
+            let (label, dist) = packed.nearest(row);
+            c[label] += 1;
+            i += f64::from(dist);
+        }
+        Ok((c, i))
+    };
+    let label = "mini-batch k-means counts";
+    stream.run(rt, label, stream.windows(), true, count, |_, _, (c, i)| {
+        counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
+        inertia += i;
+        Ok(())
+    })?;
+    Ok((counts, inertia))
 }
 
 impl State {

@@ -12,10 +12,16 @@
 //! | [`metrics`] | inertia, adjusted Rand index, sampled silhouette score |
 //! | `raster_io` | [`KMeansModel::write_labels`]: labels of a raster larger than memory, streamed into a GeoTIFF |
 //! | `stats` | per-feature mean and variance (standardizing, k-means tolerance) |
+//! | `stream` | the valid pixels of a raster streamed through the executor (samples, predictions, mini-batches) |
 //!
 //! Every estimator is a builder validated when it is used (`KMeans::new(8).seed(0)` then
-//! `.fit(&x)?`), builds its own rayon pool for the call (evcxr resets statics in every
-//! notebook cell), and is deterministic for a given seed: work is split into fixed chunks
+//! `.fit(&x)?`), runs on a [`Runtime`] (its own `.runtime(&rt)`, else the machine's,
+//! with `.threads(n)` on top) whose pool lives for the call only (evcxr resets statics
+//! in every notebook cell); predictions, samples and metrics take a runtime through
+//! their `_in` variants (`predict_in`, `Samples::from_bands_in`, `inertia_in`, ...).
+//! Rasters are streamed through the executor (memory permits, chunk-named errors, the
+//! runtime's observer, per-worker GDAL handles). Every estimator is deterministic for a
+//! given seed: work is split into fixed chunks
 //! of samples whose partial results are reduced in order, so the result does not even
 //! depend on the number of threads.
 //!
@@ -38,15 +44,18 @@ pub mod samples;
 #[cfg(feature = "spectral")]
 pub mod spectral;
 mod stats;
+mod stream;
 
 use ndarray::{Array2, ArrayView2};
 
 pub(crate) use crate::core::rng::Rng;
 use crate::error::{Error, Result};
-use crate::runtime::resources::PoolPlan;
+use crate::runtime::Runtime;
 
 pub use kmeans::{Algorithm, Init, KMeans, KMeansModel};
-pub use metrics::{adjusted_rand_index, inertia, silhouette_score};
+pub use metrics::{
+    adjusted_rand_index, inertia, inertia_in, silhouette_score, silhouette_score_in,
+};
 pub use minibatch::MiniBatchKMeans;
 pub use raster_io::{MAX_LABEL_MAP_K, WriteLabels};
 pub use samples::{LabelMap, Samples, Scaler, SourceGrid};
@@ -248,13 +257,13 @@ pub(crate) fn check_k(k: usize, n: usize, d: usize) -> Result<()> {
     Ok(())
 }
 
-/// The pool plan for a call: `threads` when given, otherwise what the machine offers.
-pub(crate) fn plan(threads: Option<usize>) -> Result<PoolPlan> {
-    let plan = PoolPlan::detect()?;
-    match threads {
-        Some(n) => plan.with_threads(n),
-        None => Ok(plan),
-    }
+/// The runtime of an estimator's call: the one it was given (or the machine's, detected
+/// by [`Runtime::detect`]) with its own thread setting on top.
+pub(crate) fn runtime(given: Option<&Runtime>, threads: Option<usize>) -> Result<Runtime> {
+    given
+        .map_or_else(Runtime::builder, Runtime::to_builder)
+        .threads_opt(threads)
+        .build()
 }
 
 /// Formats a float for tables: 6 significant digits, scientific when far from 1.

@@ -1,16 +1,19 @@
 //! Labels for rasters larger than memory: a fitted model applied chunk by chunk through
-//! the executor (memory permits, chunk-named errors, progress), written straight into a
+//! the executor (memory permits, chunk-named errors, progress, the runtime's observer,
+//! per-worker GDAL handles), written straight into a
 //! GeoTIFF label map that is never held whole.
 
 use std::path::{Path, PathBuf};
 
 use super::kmeans::{KMeansModel, Packed};
-use super::samples::{read_valid, strips};
+use super::stream::{PixelStream, Pixels};
 use crate::error::{Error, Result};
 use crate::raster::Raster;
 use crate::raster::write::{Compression, Layout, OverviewResampling, TiffSpec, TiffWriter};
+use crate::runtime::Runtime;
 use crate::runtime::cancel::CancelToken;
-use crate::runtime::progress::{Progress, ProgressMode};
+use crate::runtime::grid::Window;
+use crate::runtime::progress::ProgressMode;
 use crate::runtime::resources::PoolPlan;
 
 /// The largest label an Int16 label map holds (labels are `0..k`, nodata is -1).
@@ -25,10 +28,10 @@ pub struct WriteLabels<'a> {
     raster: &'a Raster,
     bands: Vec<String>,
     path: PathBuf,
-    plan: Option<PoolPlan>,
+    runtime: Option<Runtime>,
     compression: Compression,
     layout: Layout,
-    progress: ProgressMode,
+    progress: Option<ProgressMode>,
     cancel: Option<CancelToken>,
 }
 
@@ -63,20 +66,26 @@ impl KMeansModel {
             raster,
             bands: bands.iter().map(|s| s.to_string()).collect(),
             path: path.as_ref().to_path_buf(),
-            plan: None,
+            runtime: None,
             compression: Compression::default(),
             layout: Layout::Tiled,
-            progress: ProgressMode::Auto,
+            progress: None,
             cancel: None,
         }
     }
 }
 
 impl WriteLabels<'_> {
-    /// Threads and memory budget (default: [`PoolPlan::detect`]).
-    pub fn plan(mut self, plan: &PoolPlan) -> Self {
-        self.plan = Some(plan.clone());
+    /// Runs on `rt`: its threads, memory budget, progress and observer (default
+    /// [`Runtime::detect`]).
+    pub fn runtime(mut self, rt: &Runtime) -> Self {
+        self.runtime = Some(rt.clone());
         self
+    }
+
+    /// Threads and memory budget of `plan`: a [`runtime`](WriteLabels::runtime) of it.
+    pub fn plan(self, plan: &PoolPlan) -> Self {
+        self.runtime(&Runtime::from_plan(plan.clone()))
     }
 
     /// Tile compression (LZW by default).
@@ -118,9 +127,9 @@ impl WriteLabels<'_> {
         self
     }
 
-    /// How progress is shown.
+    /// How progress is shown (default: the runtime's).
     pub fn progress(mut self, mode: ProgressMode) -> Self {
-        self.progress = mode;
+        self.progress = Some(mode);
         self
     }
 
@@ -146,44 +155,17 @@ impl WriteLabels<'_> {
         }
         crate::raster::output::check_output_path(&self.path)?;
         crate::raster::output::check_distinct(&[self.path.as_path()], &self.raster.source_files())?;
-        let plan = match self.plan {
-            Some(p) => p,
-            None => PoolPlan::detect()?,
+        let mut rt = match self.runtime {
+            Some(rt) => rt,
+            None => Runtime::detect()?,
         };
+        if let Some(mode) = self.progress {
+            rt = rt.with_progress(mode);
+        }
         let cancel = self.cancel.unwrap_or_default();
-        let mut windows = strips(self.raster, d, plan.chunk_bytes() as usize);
         let (w, h) = self.raster.size();
-        // In flight per strip: the decoded bands, the valid samples with their pixel
-        // indices, and the strip's labels.
-        let per_pixel = (4 * d + 4 * d + 8 + 4) as u64;
-        let row_bytes = (w as u64 * per_pixel).max(1);
-        let tallest = windows.iter().map(|w| w.height).max().unwrap_or(0) as u64;
-        if self.raster.chunk_size().is_none() && tallest * row_bytes > plan.memory_budget() {
-            // Strips of whole blocks do not fit a small budget (a 256-row block of a
-            // 2041-pixel-wide, 3-band scene needs 18 MiB here): cut them shorter, as many
-            // rows as fit, rather than refuse a run whose fit has already streamed.
-            let rows = (plan.memory_budget() / row_bytes) as usize;
-            if rows > 0 {
-                windows = (0..h)
-                    .step_by(rows)
-                    .map(|y| crate::runtime::grid::Window::new(0, y, w, rows.min(h - y)))
-                    .collect();
-            }
-        }
-        let largest = windows.iter().map(|w| w.len() as u64).max().unwrap_or(0) * per_pixel;
-        let permits = plan.memory_budget() / largest.max(1);
-        if permits == 0 {
-            return Err(Error::MemoryBudget {
-                what: format!(
-                    "one strip of {} x {} pixels",
-                    w,
-                    largest / per_pixel / w.max(1) as u64
-                ),
-                needed: largest,
-                budget: plan.memory_budget(),
-                hint: "raise the memory budget".into(),
-            });
-        }
+        // In flight per strip besides the stream's own: the strip's labels.
+        let stream = PixelStream::strips(&rt, self.raster, &bands, 4)?;
         let cent = model.centroids().as_standard_layout();
         let cent = cent
             .as_slice()
@@ -198,37 +180,31 @@ impl WriteLabels<'_> {
             nodata: Some(-1.0),
             compression: self.compression,
             tile: (256, 256),
-            threads: plan.threads(),
+            threads: rt.threads(),
             band_names: vec!["label".into()],
         };
-        crate::raster::limit_gdal_cache();
         let mut writer = TiffWriter::create_with_layout(&self.path, &spec, self.layout)?;
         let label = format!("labels {}", self.path.display());
-        let mut progress = Progress::new(self.progress, &label, "strips", windows.len() as u64);
-        crate::runtime::exec::run_chunks(
-            &plan,
-            windows.as_slice(),
-            usize::try_from(permits).unwrap_or(usize::MAX),
-            || Ok(()),
-            |_, _, win| {
-                let (vals, idx) = read_valid(self.raster, &bands, win)?;
-                let mut out = vec![-1.0f32; win.len()];
-                let origin = win.y * w + win.x;
-                for (row, p) in vals.chunks_exact(d).zip(idx) {
-                    let p = p - origin;
-                    // strips are full-width, so the pixel index maps straight into it
-                    if let Some(slot) = out.get_mut(p) {
-                        *slot = packed.nearest(row).0 as f32;
-                    }
+        let labels = |win: Window, px: Pixels| {
+            let mut out = vec![-1.0f32; win.len()];
+            for (row, p) in px.values.chunks_exact(d).zip(px.indices) {
+                // strips are full-width, so the pixel index maps straight into it
+                if let Some(slot) = out.get_mut(p - (win.y * w + win.x)) {
+                    *slot = packed.nearest(row).0 as f32;
                 }
-                Ok(out)
-            },
+            }
+            Ok(out)
+        };
+        stream.run(
+            &rt,
+            &label,
+            stream.windows(),
+            false,
+            labels,
             |_, win, data| {
                 cancel.check()?;
                 writer.write(1, win, data)
             },
-            &mut progress,
-            None,
         )?;
         writer.finish_unless(|| cancel.reason())
     }

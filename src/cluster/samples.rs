@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 use rayon::prelude::*;
 
+use super::stream::{PixelStream, Pixels, valid_pixels};
 use super::{AsFeatures, FeatureView, fmt_num};
 use crate::core::fmt::html_table;
 use crate::error::{Error, Result};
 use crate::raster::Raster;
 use crate::raster::write::{Compression, Layout, TiffSpec, TiffWriter};
+use crate::runtime::Runtime;
 use crate::runtime::grid::Window;
 use crate::runtime::resources::PoolPlan;
 
@@ -78,9 +80,10 @@ impl Scaler {
     ///
     /// ```
     /// use rasterlab::prelude::*;
-    /// let x = Samples::from_array(ndarray::array![[1.0, 10.0], [3.0, 30.0]]).standardize();
+    /// let x = Samples::from_array(ndarray::array![[1.0, 10.0], [3.0, 30.0]]).standardize()?;
     /// let s = x.scaler().unwrap();
     /// assert_eq!(s.inverse_transform(&x.to_f64()), ndarray::array![[1.0, 10.0], [3.0, 30.0]]);
+    /// # Ok::<(), rasterlab::Error>(())
     /// ```
     pub fn inverse_transform(&self, x: &Array2<f64>) -> Array2<f64> {
         let mut out = x.clone();
@@ -103,9 +106,10 @@ enum Values {
 /// came from, so that labels can be put back on the map.
 ///
 /// From a raster, every band is a feature and a pixel is a sample when no band is nodata
-/// (NaN after the raster's nodata masking and scaling). Rasters are read in full-width
-/// strips of whole blocks, in parallel, so samples come in row-major pixel order whatever
-/// the chunk size, and only valid pixels are kept in memory.
+/// (NaN after the raster's nodata masking and scaling). Rasters are streamed through the
+/// executor in full-width strips of whole blocks, in parallel, and handed over in order,
+/// so samples come in row-major pixel order whatever the chunk size, and only valid
+/// pixels are kept in memory.
 ///
 /// ```
 /// use rasterlab::prelude::*;
@@ -244,65 +248,75 @@ impl Samples {
         Samples::from_bands(raster, &names)
     }
 
-    /// The named bands of `raster` as features of its valid pixels.
+    /// The named bands of `raster` as features of its valid pixels, on the machine's
+    /// runtime ([`Runtime::detect`], which honours `RASTERLAB_THREADS` and
+    /// `RASTERLAB_MEMORY`); see [`from_bands_in`](Samples::from_bands_in).
     ///
     /// Errors: [`Error::UnknownBand`], [`Error::NoValidSamples`] when every pixel is
-    /// nodata in some band, GDAL read errors.
-    ///
-    /// The samples must fit the memory budget of the default plan ([`PoolPlan::detect`],
-    /// which honours `RASTERLAB_MEMORY`); see [`from_bands_within`](Samples::from_bands_within).
+    /// nodata in some band, [`Error::MemoryBudget`], GDAL read errors naming the chunk.
     pub fn from_bands(raster: &Raster, bands: &[&str]) -> Result<Samples> {
-        Samples::from_bands_within(raster, bands, &super::plan(None)?)
+        Samples::from_bands_in(raster, bands, &Runtime::detect()?)
     }
 
-    /// [`from_bands`](Samples::from_bands) on `plan`'s threads, refused up front with
-    /// [`Error::MemoryBudget`] when the samples could exceed `plan`'s memory budget
-    /// (every pixel valid: 4 bytes per band and 8 for the pixel's index).
-    /// [`MiniBatchKMeans::fit_raster`](super::MiniBatchKMeans::fit_raster) and
-    /// [`KMeansModel::write_labels`](super::KMeansModel::write_labels) stream the
+    /// [`from_bands_in`](Samples::from_bands_in) on a runtime of `plan`.
+    pub fn from_bands_within(raster: &Raster, bands: &[&str], plan: &PoolPlan) -> Result<Samples> {
+        Samples::from_bands_in(raster, bands, &Runtime::from_plan(plan.clone()))
+    }
+
+    /// [`from_bands`](Samples::from_bands) on `rt`: the raster is streamed through the
+    /// executor in full-width strips on `rt`'s threads (each worker with its own GDAL
+    /// handles, a failed read is an [`Error::Chunk`] naming its strip, `rt`'s observer
+    /// sees every read). Refused up front with [`Error::MemoryBudget`] when the samples
+    /// could exceed `rt`'s memory budget (every pixel valid: 4 bytes per band and 8 for
+    /// the pixel's index); [`MiniBatchKMeans::fit_raster`](super::MiniBatchKMeans::fit_raster)
+    /// and [`KMeansModel::write_labels`](super::KMeansModel::write_labels) stream the
     /// raster instead.
     ///
     /// ```
     /// use rasterlab::prelude::*;
     /// let scene = Raster::open("data/LC08_L1TP_224078_20200518_20200518_01_RT.TIF")?;
-    /// let small = PoolPlan::detect()?.with_memory_budget(16 << 20)?;
-    /// let refused = Samples::from_bands_within(&scene, &["band1", "band2"], &small);
+    /// let small = Runtime::builder().memory(16 << 20).build()?;
+    /// let refused = Samples::from_bands_in(&scene, &["band1", "band2"], &small);
     /// assert!(matches!(refused, Err(Error::MemoryBudget { .. })));
     /// # Ok::<(), rasterlab::Error>(())
     /// ```
-    pub fn from_bands_within(raster: &Raster, bands: &[&str], plan: &PoolPlan) -> Result<Samples> {
+    pub fn from_bands_in(raster: &Raster, bands: &[&str], rt: &Runtime) -> Result<Samples> {
         for b in bands {
             raster.band_index(b)?;
         }
-        if bands.is_empty() {
-            return Err(Error::invalid("bands", "no band given"));
-        }
         let (w, h) = raster.size();
         let needed = (w as u64) * (h as u64) * (4 * bands.len() as u64 + 8);
-        if needed > plan.memory_budget() {
+        if needed > rt.memory_budget() {
             return Err(Error::MemoryBudget {
                 what: format!(
                     "the samples of {w} x {h} pixels x {} bands (if every pixel is valid)",
                     bands.len()
                 ),
                 needed,
-                budget: plan.memory_budget(),
+                budget: rt.memory_budget(),
                 hint: "MiniBatchKMeans::fit_raster with KMeansModel::write_labels streams the \
                        raster instead (CLI: --method minibatch); or raise the budget \
                        (RASTERLAB_MEMORY, --memory) or cut the raster (bbox)"
                     .into(),
             });
         }
-        crate::raster::limit_gdal_cache();
-        let windows = strips(raster, bands.len(), plan.chunk_bytes() as usize);
-        let pool = plan.build_pool()?;
-        let parts: Vec<(Vec<f32>, Vec<usize>)> = pool.install(|| {
-            windows
-                .par_iter()
-                .map(|w| read_valid(raster, bands, *w))
-                .collect::<Result<Vec<_>>>()
-        })?;
-        let n: usize = parts.iter().map(|p| p.1.len()).sum();
+        // The samples are the result: counted above, not against the chunks in flight.
+        let stream = PixelStream::strips(rt, raster, bands, 0)?;
+        let (mut values, mut indices) = (Vec::new(), Vec::new());
+        let label = "samples";
+        stream.run(
+            rt,
+            label,
+            stream.windows(),
+            true,
+            |_, px| Ok(px),
+            |_, _, px| {
+                values.extend_from_slice(&px.values);
+                indices.extend_from_slice(&px.indices);
+                Ok(())
+            },
+        )?;
+        let n = indices.len();
         if n == 0 {
             return Err(Error::NoValidSamples {
                 reason: format!(
@@ -315,12 +329,6 @@ impl Samples {
                     bands.join(", ")
                 ),
             });
-        }
-        let mut values = Vec::with_capacity(n * bands.len());
-        let mut indices = Vec::with_capacity(n);
-        for (v, i) in parts {
-            values.extend_from_slice(&v);
-            indices.extend_from_slice(&i);
         }
         let values = Array2::from_shape_vec((n, bands.len()), values)
             .map_err(|e| Error::invalid("samples", e.to_string()))?;
@@ -354,7 +362,11 @@ impl Samples {
                 format!("{window} is outside the {w} x {h} raster"),
             ));
         }
-        let (values, indices) = read_valid(raster, bands, window)?;
+        let a = raster.read(window, bands)?;
+        let decoded = a
+            .as_slice()
+            .ok_or_else(|| Error::internal("read: non-contiguous band array"))?;
+        let Pixels { values, indices } = valid_pixels(decoded, bands.len(), window, w);
         let n = indices.len();
         let values = Array2::from_shape_vec((n, bands.len()), values)
             .map_err(|e| Error::invalid("samples", e.to_string()))?;
@@ -368,28 +380,27 @@ impl Samples {
     }
 
     /// Each feature scaled to zero mean and unit variance (constant features keep scale
-    /// 1). The [`Scaler`] is kept ([`scaler`](Samples::scaler)) to map centroids back.
+    /// 1), on the machine's runtime ([`Runtime::detect`]); see
+    /// [`standardize_in`](Samples::standardize_in).
     ///
     /// ```
     /// use rasterlab::prelude::*;
-    /// let x = Samples::from_array(ndarray::array![[1.0, 5.0], [3.0, 5.0]]).standardize();
+    /// let x = Samples::from_array(ndarray::array![[1.0, 5.0], [3.0, 5.0]]).standardize()?;
     /// assert_eq!(x.to_f64(), ndarray::array![[-1.0, 0.0], [1.0, 0.0]]);
+    /// # Ok::<(), rasterlab::Error>(())
     /// ```
-    pub fn standardize(mut self) -> Samples {
-        // parallel passes on a pool of this call (never rayon's global pool)
-        let pool = super::plan(None).and_then(|p| p.build_pool()).ok();
-        let run = |f: &mut (dyn FnMut() + Send)| match &pool {
-            Some(pool) => pool.install(f),
-            None => f(),
-        };
-        let mut stats = (Vec::new(), Vec::new());
-        run(&mut || {
-            stats = match &self.values {
-                Values::F32(a) => super::stats::column_stats(view_data(a)),
-                Values::F64(a) => super::stats::column_stats(view_data(a)),
-            }
-        });
-        let (mean, var) = stats;
+    pub fn standardize(self) -> Result<Samples> {
+        self.standardize_in(&Runtime::detect()?)
+    }
+
+    /// [`standardize`](Samples::standardize) with the parallel passes on `rt`'s pool
+    /// (never rayon's global pool). The [`Scaler`] is kept
+    /// ([`scaler`](Samples::scaler)) to map centroids back.
+    pub fn standardize_in(mut self, rt: &Runtime) -> Result<Samples> {
+        let (mean, var) = rt.install("standardize: statistics", || match &self.values {
+            Values::F32(a) => super::stats::column_stats(view_data(a)),
+            Values::F64(a) => super::stats::column_stats(view_data(a)),
+        })?;
         let std: Vec<f64> = var
             .iter()
             .map(|&v| {
@@ -401,13 +412,13 @@ impl Samples {
             })
             .collect();
         let d = std.len().max(1);
-        let values = &mut self.values;
-        run(&mut || match values {
+        let (values, mean_ref, std_ref) = (&mut self.values, &mean, &std);
+        rt.install("standardize: scaling", || match values {
             Values::F32(a) => {
                 if let Some(x) = a.as_slice_mut() {
                     x.par_chunks_mut(d).for_each(|row| {
                         for (j, v) in row.iter_mut().enumerate() {
-                            *v = ((f64::from(*v) - mean[j]) / std[j]) as f32;
+                            *v = ((f64::from(*v) - mean_ref[j]) / std_ref[j]) as f32;
                         }
                     });
                 }
@@ -416,14 +427,14 @@ impl Samples {
                 if let Some(x) = a.as_slice_mut() {
                     x.par_chunks_mut(d).for_each(|row| {
                         for (j, v) in row.iter_mut().enumerate() {
-                            *v = (*v - mean[j]) / std[j];
+                            *v = (*v - mean_ref[j]) / std_ref[j];
                         }
                     });
                 }
             }
-        });
+        })?;
         self.scaler = Some(Scaler { mean, std });
-        self
+        Ok(self)
     }
 
     /// Number of samples (valid pixels).
@@ -542,53 +553,6 @@ fn view_data<T: super::Real>(a: &Array2<T>) -> super::Data<'_, T> {
         // Samples always hold standard-layout arrays
         None => super::Data { x: &[], n: 0, d },
     }
-}
-
-/// Full-width strips of whole blocks of about `chunk_bytes` decoded bytes each (f32 per
-/// band): reads stay block-aligned and samples come out in row-major order. A chunk size
-/// set on the raster ([`Raster::chunks`]) sets the strips' height instead.
-pub(crate) fn strips(raster: &Raster, bands: usize, chunk_bytes: usize) -> Vec<Window> {
-    let (w, h) = raster.size();
-    let rows = match raster.chunk_size() {
-        Some((_, ch)) => ch.clamp(1, h.max(1)),
-        None => {
-            let (_, bh) = raster.block_size();
-            let bh = bh.clamp(1, h.max(1));
-            let row_bytes = (w * bands.max(1) * 4).max(1);
-            let rows = (chunk_bytes / row_bytes).max(1);
-            ((rows / bh).max(1) * bh).min(h.max(1))
-        }
-    };
-    (0..h)
-        .step_by(rows)
-        .map(|y| Window::new(0, y, w, rows.min(h - y)))
-        .collect()
-}
-
-/// Reads `bands` in `window`; returns the valid pixels' features (row-major, f32) and
-/// their row-major pixel indices in the whole raster.
-pub(crate) fn read_valid(
-    raster: &Raster,
-    bands: &[&str],
-    window: Window,
-) -> Result<(Vec<f32>, Vec<usize>)> {
-    let a = raster.read(window, bands)?;
-    let nb = bands.len();
-    let (width, _) = raster.size();
-    let plane = window.len();
-    let flat = a
-        .as_slice()
-        .ok_or_else(|| Error::invalid("read", "non-contiguous band array"))?;
-    let mut values = Vec::with_capacity(plane * nb);
-    let mut indices = Vec::with_capacity(plane);
-    for p in 0..plane {
-        if (0..nb).all(|b| flat[b * plane + p].is_finite()) {
-            values.extend((0..nb).map(|b| flat[b * plane + p]));
-            let (r, c) = (p / window.width, p % window.width);
-            indices.push((window.y + r) * width + window.x + c);
-        }
-    }
-    Ok((values, indices))
 }
 
 /// Cluster labels on a raster grid: `-1` where the pixel had no sample (nodata).
@@ -879,7 +843,9 @@ mod tests {
 
     #[test]
     fn standardize_keeps_a_scaler() {
-        let x = Samples::from_array_f32(ndarray::array![[1.0f32, 2.0], [3.0, 2.0]]).standardize();
+        let x = Samples::from_array_f32(ndarray::array![[1.0f32, 2.0], [3.0, 2.0]])
+            .standardize()
+            .unwrap();
         let s = x.scaler().unwrap();
         assert_eq!(s.mean(), &[2.0, 2.0]);
         assert_eq!(s.std(), &[1.0, 1.0]);

@@ -548,6 +548,23 @@ impl Save {
     }
 }
 
+impl crate::runtime::RuntimeBuilder {
+    /// Records every run on the runtime (clustering reads and passes, predictions,
+    /// metrics) into `profiler`, a shared handle the caller keeps and renders.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let prof = Profiler::new();
+    /// let rt = Runtime::builder().threads(2).observe(&prof).build()?;
+    /// let x = ndarray::array![[0.0], [0.1], [5.0], [5.1]];
+    /// KMeans::new(2).runtime(&rt).progress(ProgressMode::Silent).fit(&x)?;
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn observe(self, profiler: &Profiler) -> crate::runtime::RuntimeBuilder {
+        self.observer(Arc::new(profiler.clone()))
+    }
+}
+
 /// Ends a run when dropped: stops sampling and stores the samples.
 struct ProfiledRun {
     profiler: Profiler,

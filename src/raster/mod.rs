@@ -953,7 +953,7 @@ impl Raster {
     }
 
     /// Global source-band indices of `names` at every time step in use, time-major.
-    fn source_bands(&self, names: &[&str]) -> Result<Vec<usize>> {
+    pub(crate) fn source_bands(&self, names: &[&str]) -> Result<Vec<usize>> {
         let idx = names
             .iter()
             .map(|b| self.band_index(b))

@@ -14,6 +14,7 @@ use crossbeam_channel::RecvTimeoutError;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::runtime::context::Runtime;
 use crate::runtime::grid::Window;
 use crate::runtime::observe::{RunObserver, TaskKind};
 use crate::runtime::progress::{Progress, ProgressMode};
@@ -80,25 +81,28 @@ fn in_chunk(chunk: usize, window: Window, e: Error) -> Error {
 /// * `init` builds one worker's state (lazily, once per worker thread, again after a
 ///   panic);
 /// * at most `permits` chunks are in flight; `permits` must be at least 1;
+/// * with `in_order`, `sink` sees the chunks in index order (a reorder buffer whose
+///   chunks keep their permits, so memory stays bounded; the chunk with the lowest
+///   unfinished index always holds one, so the run cannot stall);
 /// * the first error or panic stops the workers and is returned, naming the chunk;
-/// * an `observer` records each `work` call as a compute task and each `sink` call as a
-///   write task, and samples resources while the run lasts.
+/// * the runtime's observer records each `work` call as a compute task and each `sink`
+///   call as a write task, and samples resources while the run lasts.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_chunks<S, T>(
-    plan: &PoolPlan,
+    rt: &Runtime,
     windows: &(impl Windows + ?Sized),
     permits: usize,
+    in_order: bool,
     init: impl Fn() -> Result<S> + Sync,
     work: impl Fn(&mut S, usize, Window) -> Result<T> + Sync,
     sink: impl FnMut(usize, Window, T) -> Result<()>,
     progress: &mut Progress,
-    observer: Option<&dyn RunObserver>,
 ) -> Result<RunStats>
 where
     T: Send,
 {
     run_chunks_idle(
-        plan, windows, permits, init, work, sink, None, progress, observer,
+        rt, windows, permits, in_order, init, work, sink, None, progress,
     )
 }
 
@@ -116,21 +120,22 @@ pub(crate) struct Idle<'a> {
 /// [`run_chunks`], with `idle` work on the calling thread between chunks.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_chunks_idle<S, T>(
-    plan: &PoolPlan,
+    rt: &Runtime,
     windows: &(impl Windows + ?Sized),
     permits: usize,
+    in_order: bool,
     init: impl Fn() -> Result<S> + Sync,
     work: impl Fn(&mut S, usize, Window) -> Result<T> + Sync,
-    mut sink: impl FnMut(usize, Window, T) -> Result<()>,
+    sink: impl FnMut(usize, Window, T) -> Result<()>,
     mut idle: Option<Idle<'_>>,
     progress: &mut Progress,
-    observer: Option<&dyn RunObserver>,
 ) -> Result<RunStats>
 where
     T: Send,
 {
     let start = Instant::now();
-    let pool = plan.build_pool()?;
+    let observer = rt.observer();
+    let pool = rt.pool()?;
     let threads = pool.current_num_threads();
     let _run = observer.map(|p| p.begin_run(threads, progress.label(), windows.count()));
     let permits = permits.clamp(1, windows.count().max(1));
@@ -139,114 +144,194 @@ where
         let _ = token_tx.send(());
     }
     let (tx, rx) = crossbeam_channel::unbounded::<(usize, Window, Result<T>)>();
-    let next = AtomicUsize::new(0);
-    let cancel = AtomicBool::new(false);
-    let mut first_error: Option<Error> = None;
-
+    let shared = Shared {
+        windows,
+        next: AtomicUsize::new(0),
+        cancel: AtomicBool::new(false),
+        token_rx,
+        token_tx,
+        observer,
+    };
+    let mut hand_over = HandOver {
+        sink,
+        progress,
+        shared: &shared,
+        in_order,
+        early: std::collections::BTreeMap::new(),
+        next_out: 0,
+        first_error: None,
+    };
     std::thread::scope(|scope| {
-        let (next, cancel, init, work) = (&next, &cancel, &init, &work);
-        let (token_rx, token_tx) = (&token_rx, &token_tx);
+        let (shared, init, work) = (&shared, &init, &work);
         scope.spawn(move || {
-            let tx = &tx;
-            pool.broadcast(|_| {
-                let mut state: Option<S> = None;
-                loop {
-                    // Wait for memory before claiming a chunk, so claimed chunks run at once.
-                    if token_rx.recv().is_err() {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let w = match windows.window(i) {
-                        Some(w) if !cancel.load(Ordering::Relaxed) => w,
-                        _ => {
-                            // Nothing left to do: pass the permit on to a waiting worker.
-                            let _ = token_tx.send(());
-                            break;
-                        }
-                    };
-                    let t0 = Instant::now();
-                    let result = super::panic::catch(|| {
-                        let s = match &mut state {
-                            Some(s) => s,
-                            None => state.insert(init()?),
-                        };
-                        work(s, i, w)
-                    });
-                    if let Some(p) = observer {
-                        p.task(TaskKind::Compute, i, t0, Instant::now());
-                    }
-                    let result = match result {
-                        Ok(r) => r.map_err(|e| in_chunk(i, w, e)),
-                        Err(caught) => {
-                            // The state may be half-updated by the panic: rebuild it.
-                            state = None;
-                            Err(Error::Panic {
-                                task: format!("chunk {i} ({w})"),
-                                message: caught.describe(),
-                            })
-                        }
-                    };
-                    let failed = result.is_err();
-                    if tx.send((i, w, result)).is_err() || failed {
-                        cancel.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                }
-            });
+            pool.broadcast(|_| shared.work_loop(&tx, init, work));
             // `tx` drops here, which ends the consumer loop below.
         });
-
         loop {
-            let (i, w, result) = match &mut idle {
-                None => match rx.recv() {
-                    Ok(m) => m,
-                    Err(_) => break,
-                },
+            let received = match &mut idle {
+                None => rx.recv().ok(),
                 Some(idle) => match rx.recv_timeout(idle.every) {
-                    Ok(m) => m,
-                    Err(RecvTimeoutError::Disconnected) => break,
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Disconnected) => None,
                     Err(RecvTimeoutError::Timeout) => {
-                        if first_error.is_none()
-                            && let Err(e) = (idle.run)()
-                        {
-                            cancel.store(true, Ordering::Relaxed);
-                            // Workers see the flag when they next take a permit: each
-                            // chunk in flight still returns its permit below.
-                            first_error = Some(e);
-                        }
+                        hand_over.idle(idle);
                         continue;
                     }
                 },
             };
-            if first_error.is_none() {
-                let t0 = Instant::now();
-                let result = result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e)));
-                if let Some(p) = observer {
-                    p.task(TaskKind::Write, i, t0, Instant::now());
-                }
-                match result {
-                    Ok(()) => progress.inc(1),
-                    Err(e) => {
-                        cancel.store(true, Ordering::Relaxed);
-                        first_error = Some(e);
-                    }
-                }
-            }
-            // The chunk's memory is free again (also after an error, so that waiting
-            // workers wake up, see the cancel flag and stop).
-            let _ = token_tx.send(());
+            let Some((i, w, result)) = received else {
+                break;
+            };
+            hand_over.receive(i, w, result);
         }
     });
-
-    if let Some(e) = first_error {
+    if let Some(e) = hand_over.first_error {
         return Err(e);
     }
-    progress.finish();
+    hand_over.progress.finish();
     Ok(RunStats {
         chunks: windows.count(),
         threads,
         elapsed: start.elapsed(),
     })
+}
+
+/// What the workers and the consumer of a run share.
+struct Shared<'a, W: ?Sized> {
+    windows: &'a W,
+    /// The next chunk index to claim.
+    next: AtomicUsize,
+    /// Set by the first error: workers stop claiming chunks.
+    cancel: AtomicBool,
+    /// Memory permits: one is taken to start a chunk, and given back once it is consumed.
+    token_rx: crossbeam_channel::Receiver<()>,
+    token_tx: crossbeam_channel::Sender<()>,
+    observer: Option<&'a dyn RunObserver>,
+}
+
+impl<W: Windows + ?Sized> Shared<'_, W> {
+    /// One worker: claims chunks (each with a permit) until none is left or the run
+    /// fails, sending each result to the consumer.
+    fn work_loop<S, T>(
+        &self,
+        tx: &crossbeam_channel::Sender<(usize, Window, Result<T>)>,
+        init: &(impl Fn() -> Result<S> + Sync),
+        work: &(impl Fn(&mut S, usize, Window) -> Result<T> + Sync),
+    ) {
+        let mut state: Option<S> = None;
+        loop {
+            // Wait for memory before claiming a chunk, so claimed chunks run at once.
+            if self.token_rx.recv().is_err() {
+                break;
+            }
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let w = match self.windows.window(i) {
+                Some(w) if !self.cancel.load(Ordering::Relaxed) => w,
+                _ => {
+                    // Nothing left to do: pass the permit on to a waiting worker.
+                    let _ = self.token_tx.send(());
+                    break;
+                }
+            };
+            let t0 = Instant::now();
+            let result = super::panic::catch(|| {
+                let s = match &mut state {
+                    Some(s) => s,
+                    None => state.insert(init()?),
+                };
+                work(s, i, w)
+            });
+            if let Some(p) = self.observer {
+                p.task(TaskKind::Compute, i, t0, Instant::now());
+            }
+            let result = match result {
+                Ok(r) => r.map_err(|e| in_chunk(i, w, e)),
+                Err(caught) => {
+                    // The state may be half-updated by the panic: rebuild it.
+                    state = None;
+                    Err(Error::Panic {
+                        task: format!("chunk {i} ({w})"),
+                        message: caught.describe(),
+                    })
+                }
+            };
+            let failed = result.is_err();
+            if tx.send((i, w, result)).is_err() || failed {
+                self.cancel.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+}
+
+/// The calling thread's side of a run: hands each result to the sink (in index order
+/// when asked) and gives the chunk's permit back once it is consumed.
+struct HandOver<'a, 's, W: ?Sized, T, F> {
+    sink: F,
+    progress: &'a mut Progress,
+    shared: &'s Shared<'s, W>,
+    in_order: bool,
+    /// Chunks that came early in an ordered run, each still holding its permit.
+    early: std::collections::BTreeMap<usize, (Window, Result<T>)>,
+    next_out: usize,
+    first_error: Option<Error>,
+}
+
+impl<W, T, F> HandOver<'_, '_, W, T, F>
+where
+    W: Windows + ?Sized,
+    F: FnMut(usize, Window, T) -> Result<()>,
+{
+    fn receive(&mut self, i: usize, w: Window, result: Result<T>) {
+        // An error is handled at once, in order or not; after one, order is moot.
+        if !self.in_order || self.first_error.is_some() || result.is_err() {
+            self.consume(i, w, result);
+        } else {
+            self.early.insert(i, (w, result));
+            while let Some((w, r)) = self.early.remove(&self.next_out) {
+                self.consume(self.next_out, w, r);
+                self.next_out += 1;
+            }
+        }
+        if self.first_error.is_some() {
+            // Give the early chunks' permits back too, or workers would wait for them.
+            for (j, (w, r)) in std::mem::take(&mut self.early) {
+                self.consume(j, w, r);
+            }
+        }
+    }
+
+    /// Runs the idle work; its error stops the run (workers see the flag when they next
+    /// take a permit; each chunk in flight still gives its permit back when it arrives).
+    fn idle(&mut self, idle: &mut Idle<'_>) {
+        if self.first_error.is_none()
+            && let Err(e) = (idle.run)()
+        {
+            self.shared.cancel.store(true, Ordering::Relaxed);
+            self.first_error = Some(e);
+        }
+    }
+
+    fn consume(&mut self, i: usize, w: Window, result: Result<T>) {
+        if self.first_error.is_none() {
+            let t0 = Instant::now();
+            let sink = &mut self.sink;
+            let result = result.and_then(|t| sink(i, w, t).map_err(|e| in_chunk(i, w, e)));
+            if let Some(p) = self.shared.observer {
+                p.task(TaskKind::Write, i, t0, Instant::now());
+            }
+            match result {
+                Ok(()) => self.progress.inc(1),
+                Err(e) => {
+                    self.shared.cancel.store(true, Ordering::Relaxed);
+                    self.first_error = Some(e);
+                }
+            }
+        }
+        // The chunk's memory is free again (also after an error, so that waiting
+        // workers wake up, see the cancel flag and stop).
+        let _ = self.shared.token_tx.send(());
+    }
 }
 
 /// Maps `f` over an iterator of any length on the pool, holding at most `batch` items
@@ -296,7 +381,7 @@ where
     if batch == 0 {
         return Err(Error::invalid("batch size", "must be at least 1"));
     }
-    let pool = plan.build_pool()?;
+    let pool = Runtime::from_plan(plan.clone()).pool()?;
     let mut iter = items.into_iter();
     let (lower, upper) = iter.size_hint();
     let mut progress = Progress::new(mode, "batched_map", "items", upper.unwrap_or(lower) as u64);
@@ -325,4 +410,84 @@ where
     }
     progress.finish();
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(n: usize) -> Vec<Window> {
+        (0..n).map(|i| Window::new(i, 0, 1, 1)).collect()
+    }
+
+    fn two_threads() -> Runtime {
+        crate::runtime::Runtime::builder()
+            .threads(2)
+            .progress(ProgressMode::Silent)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_ordered_run_hands_chunks_over_in_order_within_its_permits() {
+        let rt = two_threads();
+        let in_flight = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        let mut seen = Vec::new();
+        let mut progress = Progress::new(ProgressMode::Silent, "test", "chunks", 20);
+        run_chunks(
+            &rt,
+            windows(20).as_slice(),
+            3,
+            true,
+            || Ok(()),
+            |_, i, _| {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // even chunks are slow, so odd ones finish first
+                let ms = if i % 2 == 0 { 20 } else { 1 };
+                std::thread::sleep(Duration::from_millis(ms));
+                Ok(i)
+            },
+            |i, _, v| {
+                assert_eq!(i, v);
+                seen.push(v);
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            },
+            &mut progress,
+        )
+        .unwrap();
+        assert_eq!(seen, (0..20).collect::<Vec<_>>());
+        assert!(
+            most.load(Ordering::SeqCst) <= 3,
+            "{most:?} chunks in flight"
+        );
+    }
+
+    #[test]
+    fn an_ordered_run_stops_at_an_error_without_waiting() {
+        let rt = two_threads();
+        let mut progress = Progress::new(ProgressMode::Silent, "test", "chunks", 50);
+        let err = run_chunks(
+            &rt,
+            windows(50).as_slice(),
+            2,
+            true,
+            || Ok(()),
+            |_, i, _| {
+                if i == 0 {
+                    std::thread::sleep(Duration::from_millis(30));
+                }
+                if i == 7 {
+                    return Err(Error::invalid("value", "bad"));
+                }
+                Ok(i)
+            },
+            |_, _, _| Ok(()),
+            &mut progress,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Chunk { chunk: 7, .. }), "{err:?}");
+    }
 }

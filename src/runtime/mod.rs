@@ -3,6 +3,8 @@
 //! - [`grid`]: chunk grids over a raster (`ChunkGrid`, `iter_chunks`).
 //! - [`resources`]: what this process may use (cores, memory, cgroup limits) and the
 //!   [`PoolPlan`](resources::PoolPlan) derived from it.
+//! - [`context`]: the one [`Runtime`] value (pool plan, progress, observer) built in one
+//!   place and passed down; it starts every pool.
 //! - [`cancel`]: [`CancelToken`](cancel::CancelToken), a cooperative stop.
 //! - [`progress`]: progress bars and lines.
 //! - [`observe`]: the [`RunObserver`](observe::RunObserver) trait that profilers and the
@@ -11,13 +13,17 @@
 //!   lazy arrays); user panics are caught quietly by the crate-private `panic` module.
 //!
 //! The runtime imports only `core` and `error`; its submodules depend one way (`exec` on
-//! the others, `resources` on the crate-private cgroup parsers).
+//! the others, `context` on `resources`, `progress` and `observe`, `resources` on the
+//! crate-private cgroup parsers).
 
 pub mod cancel;
 mod cgroup;
+pub mod context;
 pub mod exec;
 pub mod grid;
 pub mod observe;
 pub(crate) mod panic;
 pub mod progress;
 pub mod resources;
+
+pub use context::{Runtime, RuntimeBuilder};

@@ -114,7 +114,7 @@ struct ClusterArgs {
 }
 
 fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
-    use rasterlab::cluster::{SpectralMode, inertia};
+    use rasterlab::cluster::{SpectralMode, inertia_in};
     let out = &args.out;
     // Everything that can be refused is refused before the (long) read and fit.
     check_outputs(out)?;
@@ -128,15 +128,21 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
             "under mpirun/srun only k-means is shared among ranks; run mini-batch and spectral clustering in one process",
         ));
     }
-    let mut plan = rasterlab::runtime::resources::PoolPlan::detect()?;
+    // The one runtime of the command: every read, fit and metric below runs on it.
+    let mut runtime = rasterlab::runtime::Runtime::builder();
     if let Some(t) = out.threads {
-        plan = plan.with_threads(t)?;
+        runtime = runtime.threads(t);
     }
     if let Some(m) = memory {
-        plan = plan.with_memory_budget(m)?;
+        runtime = runtime.memory(m);
     }
     // Under mpirun, each rank reads the samples and computes with its share of the node.
-    let plan = ranks::node_share(plan, out.threads.is_some(), memory.is_some())?;
+    let shared = ranks::node_share(
+        runtime.build()?.plan().clone(),
+        out.threads.is_some(),
+        memory.is_some(),
+    )?;
+    let rt = rasterlab::runtime::Runtime::from_plan(shared);
     let start = std::time::Instant::now();
     let mut raster = Raster::open(&args.file)?;
     if !args.band_names.is_empty() {
@@ -170,28 +176,29 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
     } else {
         ProgressMode::Auto
     };
-    let threads = plan.threads();
+    let rt = rt.with_progress(progress);
+    let threads = rt.threads();
     let minibatch = || {
         let mb = MiniBatchKMeans::new(args.k)
             .seed(args.seed)
             .n_init(args.n_init)
-            .threads(threads)
+            .runtime(&rt)
             .progress(progress);
         match args.max_iter {
             Some(m) => mb.max_iter(m),
             None => mb,
         }
     };
-    let in_memory = Samples::from_bands_within(&raster, &bands, &plan);
+    let in_memory = Samples::from_bands_in(&raster, &bands, &rt);
     let mut x = match (in_memory, args.method) {
         (Ok(x), _) => x,
         // Mini-batch k-means does not need the samples in memory: stream the raster.
         (Err(rasterlab::Error::MemoryBudget { .. }), Method::Minibatch) if !args.standardize => {
-            let model = minibatch().fit_raster_with(&raster, &bands, &plan)?;
+            let model = minibatch().fit_raster_in(&raster, &bands, &rt)?;
             cancel.check()?;
             let path = model
                 .write_labels(&raster, &bands, &out.output)
-                .plan(&plan)
+                .runtime(&rt)
                 .compress(compression)
                 .layout(layout)
                 .progress(progress)
@@ -216,14 +223,14 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
         (Err(e), _) => return Err(e),
     };
     if args.standardize {
-        x = x.standardize();
+        x = x.standardize_in(&rt)?;
     }
     let (labels, inertia_value, iterations, method) = match args.method {
         Method::Kmeans => {
             let mut km = KMeans::new(args.k)
                 .seed(args.seed)
                 .n_init(args.n_init)
-                .threads(threads)
+                .runtime(&rt)
                 .progress(progress)
                 .init(match args.init {
                     InitArg::PlusPlus => Init::KMeansPlusPlus,
@@ -277,7 +284,7 @@ fn cluster(args: ClusterArgs, cancel: &CancelToken) -> rasterlab::Result<()> {
             for (mut r, &c) in sums.rows_mut().into_iter().zip(&counts) {
                 r.mapv_inplace(|v| v / c.max(1) as f64);
             }
-            let inertia_value = inertia(&xf, &sums, m.labels())?;
+            let inertia_value = inertia_in(&xf, &sums, m.labels(), &rt)?;
             (
                 m.labels().to_vec(),
                 inertia_value,

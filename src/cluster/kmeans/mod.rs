@@ -56,6 +56,7 @@ use ndarray::Array2;
 
 use super::{AsFeatures, Data, FeatureView, Real, Rng, check_finite, check_k};
 use crate::error::{Error, Result};
+use crate::runtime::Runtime;
 use crate::runtime::progress::ProgressMode;
 
 /// How the initial centroids are chosen.
@@ -146,6 +147,7 @@ pub struct KMeans {
     init: Init,
     algorithm: Algorithm,
     threads: Option<usize>,
+    runtime: Option<Runtime>,
     progress: ProgressMode,
 }
 
@@ -161,6 +163,7 @@ impl KMeans {
             init: Init::KMeansPlusPlus,
             algorithm: Algorithm::Auto,
             threads: None,
+            runtime: None,
             progress: ProgressMode::Auto,
         }
     }
@@ -201,9 +204,16 @@ impl KMeans {
         self
     }
 
-    /// Worker threads (default: the usable cores, or `RASTERLAB_THREADS`).
+    /// Worker threads (default: the runtime's, else the usable cores or
+    /// `RASTERLAB_THREADS`); applied on top of [`runtime`](KMeans::runtime).
     pub fn threads(mut self, n: usize) -> KMeans {
         self.threads = Some(n);
+        self
+    }
+
+    /// Fits on `rt` (its threads and observer; default [`Runtime::detect`]).
+    pub fn runtime(mut self, rt: &Runtime) -> KMeans {
+        self.runtime = Some(rt.clone());
         self
     }
 
@@ -277,22 +287,21 @@ impl KMeans {
         self.validate()?;
         let (n, d) = x.dim();
         check_k(self.k, n, d)?;
-        let plan = crate::cluster::plan(self.threads)?;
-        let pool = plan.build_pool()?;
+        let rt = crate::cluster::runtime(self.runtime.as_ref(), self.threads)?;
         let start = Instant::now();
         let mut model = match x {
             FeatureView::F32(a) => {
                 let a = a.as_standard_layout();
                 let data = data_of(&a)?;
-                pool.install(|| self.fit_data(data, ranks))?
+                rt.install("k-means", || self.fit_data(data, ranks))??
             }
             FeatureView::F64(a) => {
                 let a = a.as_standard_layout();
                 let data = data_of(&a)?;
-                pool.install(|| self.fit_data(data, ranks))?
+                rt.install("k-means", || self.fit_data(data, ranks))??
             }
         };
-        model.threads = plan.threads();
+        model.threads = rt.threads();
         model.seconds = start.elapsed().as_secs_f64();
         model.feature_names = names.unwrap_or_else(|| (0..d).map(|j| format!("f{j}")).collect());
         Ok(model)

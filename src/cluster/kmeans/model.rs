@@ -3,15 +3,16 @@
 use std::fmt;
 
 use ndarray::Array2;
-use rayon::prelude::*;
 
 use super::kernel::assign;
 use super::*;
 use crate::cluster::samples::{LabelMap, SourceGrid};
+use crate::cluster::stream::{PixelStream, Pixels};
 use crate::cluster::{AsFeatures, FeatureView, check_finite, fmt_num};
 use crate::core::fmt::html_table;
 use crate::error::{Error, Result};
 use crate::raster::Raster;
+use crate::runtime::Runtime;
 
 /// A fitted k-means model.
 ///
@@ -122,19 +123,37 @@ impl KMeansModel {
         &self.feature_names
     }
 
-    /// The nearest centroid of each row of `x`.
+    /// The nearest centroid of each row of `x`, on the machine's runtime
+    /// ([`Runtime::detect`]); see [`predict_in`](KMeansModel::predict_in).
     ///
     /// Errors: a different number of features, or non-finite values.
     pub fn predict(&self, x: &(impl AsFeatures + ?Sized)) -> Result<Vec<i32>> {
-        self.predict_view(x.features(), None)
+        self.predict_in(x, &Runtime::detect()?)
     }
 
-    pub(crate) fn predict_view(
+    /// [`predict`](KMeansModel::predict) on `rt`'s threads.
+    ///
+    /// ```
+    /// use rasterlab::prelude::*;
+    /// let x = ndarray::array![[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]];
+    /// let km = KMeans::new(2).progress(ProgressMode::Silent).fit(&x)?;
+    /// let rt = Runtime::builder().threads(1).build()?;
+    /// assert_eq!(km.predict_in(&x, &rt)?, km.labels());
+    /// # Ok::<(), rasterlab::Error>(())
+    /// ```
+    pub fn predict_in(&self, x: &(impl AsFeatures + ?Sized), rt: &Runtime) -> Result<Vec<i32>> {
+        match x.features() {
+            FeatureView::F32(a) => self.predict_data(&a.as_standard_layout(), rt),
+            FeatureView::F64(a) => self.predict_data(&a.as_standard_layout(), rt),
+        }
+    }
+
+    fn predict_data<T: Real, S: ndarray::Data<Elem = T>>(
         &self,
-        x: FeatureView<'_>,
-        threads: Option<usize>,
+        a: &ndarray::ArrayBase<S, ndarray::Ix2>,
+        rt: &Runtime,
     ) -> Result<Vec<i32>> {
-        let (n, d) = x.dim();
+        let (n, d) = a.dim();
         if d != self.centroids.ncols() {
             return Err(Error::invalid(
                 "features",
@@ -148,39 +167,22 @@ impl KMeansModel {
         if n == 0 {
             return Ok(labels);
         }
-        let pool = crate::cluster::plan(threads)?.build_pool()?;
         let cent = self.centroids.as_standard_layout();
         let cent = cent
             .as_slice()
-            .ok_or_else(|| Error::invalid("centroids", "not contiguous"))?;
-        match x {
-            FeatureView::F32(a) => {
-                let a = a.as_standard_layout();
-                let data = data_of(&a)?;
-                pool.install(|| {
-                    check_finite(data)?;
-                    assign(data, &Packed::new(cent, self.k(), d), &mut labels, false);
-                    Ok::<_, Error>(())
-                })?;
-            }
-            FeatureView::F64(a) => {
-                let a = a.as_standard_layout();
-                let data = data_of(&a)?;
-                pool.install(|| {
-                    check_finite(data)?;
-                    assign(data, &Packed::new(cent, self.k(), d), &mut labels, false);
-                    Ok::<_, Error>(())
-                })?;
-            }
-        }
+            .ok_or_else(|| Error::internal("centroids not contiguous"))?;
+        let data = data_of(a)?;
+        rt.install("predict", || {
+            check_finite(data)?;
+            assign(data, &Packed::new(cent, self.k(), d), &mut labels, false);
+            Ok::<_, Error>(())
+        })??;
         Ok(labels)
     }
 
     /// Labels every pixel of `raster` (its bands `bands` as features, in the order the
-    /// model was fitted), streaming full-width strips in parallel; pixels that are nodata
-    /// in any band get -1. Use it for models fitted by
-    /// [`MiniBatchKMeans::fit_raster`](crate::cluster::MiniBatchKMeans::fit_raster) or on a sample
-    /// of the pixels.
+    /// model was fitted) on the machine's runtime; see
+    /// [`predict_raster_in`](KMeansModel::predict_raster_in).
     ///
     /// ```
     /// use rasterlab::prelude::*;
@@ -195,49 +197,68 @@ impl KMeansModel {
     /// # Ok::<(), rasterlab::Error>(())
     /// ```
     pub fn predict_raster(&self, raster: &Raster, bands: &[&str]) -> Result<LabelMap> {
+        self.predict_raster_in(raster, bands, &Runtime::detect()?)
+    }
+
+    /// [`predict_raster`](KMeansModel::predict_raster) on `rt`: the raster is streamed
+    /// through the executor in full-width strips (per-worker GDAL handles, chunks in
+    /// flight within `rt`'s memory budget, a failed read is an [`Error::Chunk`] naming its
+    /// strip); pixels that are nodata in any band get -1. The label map itself (4 bytes
+    /// per pixel) must fit the budget: [`write_labels`](KMeansModel::write_labels)
+    /// streams the labels into a file instead. Use it for models fitted by
+    /// [`MiniBatchKMeans::fit_raster`](crate::cluster::MiniBatchKMeans::fit_raster) or on
+    /// a sample of the pixels.
+    pub fn predict_raster_in(
+        &self,
+        raster: &Raster,
+        bands: &[&str],
+        rt: &Runtime,
+    ) -> Result<LabelMap> {
         self.check_bands(raster, bands)?;
         let d = self.centroids.ncols();
-        let plan = crate::cluster::plan(None)?;
         let (w, h) = raster.size();
         let needed = (w as u64) * (h as u64) * 4;
-        if needed > plan.memory_budget() {
+        if needed > rt.memory_budget() {
             return Err(Error::MemoryBudget {
                 what: format!("the label map of {w} x {h} pixels"),
                 needed,
-                budget: plan.memory_budget(),
+                budget: rt.memory_budget(),
                 hint: "KMeansModel::write_labels writes the labels to a file strip by strip \
                        instead"
                     .into(),
             });
         }
-        crate::raster::limit_gdal_cache();
-        let pool = plan.build_pool()?;
-        let windows = crate::cluster::samples::strips(raster, d, plan.chunk_bytes() as usize);
         let cent = self.centroids.as_standard_layout();
         let cent = cent
             .as_slice()
-            .ok_or_else(|| Error::invalid("centroids", "not contiguous"))?;
+            .ok_or_else(|| Error::internal("centroids not contiguous"))?;
         let packed = Packed::<f32>::new(cent, self.k(), d);
         let mut map = vec![-1i32; w * h];
-        pool.install(|| {
-            let mut rest: &mut [i32] = &mut map;
-            let mut parts = Vec::with_capacity(windows.len());
-            for win in &windows {
-                let (head, tail) = rest.split_at_mut(win.len());
-                parts.push((*win, head));
-                rest = tail;
-            }
-            parts.into_par_iter().try_for_each(|(win, out)| {
-                let (vals, idx) = crate::cluster::samples::read_valid(raster, bands, win)?;
-                let offset = win.y * w;
-                for (row, p) in vals.chunks_exact(d).zip(idx) {
-                    out[p - offset] = packed.nearest(row).0 as i32;
+        // In flight per pixel besides the stream's own: a label.
+        let stream = PixelStream::strips(rt, raster, bands, 4)?;
+        let nearest = |_, px: Pixels| {
+            let labels = px
+                .values
+                .chunks_exact(d)
+                .map(|row| packed.nearest(row).0 as i32);
+            Ok(px.indices.iter().copied().zip(labels).collect::<Vec<_>>())
+        };
+        let label = "predict_raster";
+        stream.run(
+            rt,
+            label,
+            stream.windows(),
+            false,
+            nearest,
+            |_, _, labelled| {
+                for (p, l) in labelled {
+                    map[p] = l;
                 }
-                Ok::<_, Error>(())
-            })
-        })?;
+                Ok(())
+            },
+        )?;
         let labels = Array2::from_shape_vec((h, w), map)
-            .map_err(|e| Error::invalid("label map", e.to_string()))?;
+            .map_err(|e| Error::internal(format!("label map: {e}")))?;
         LabelMap::new(labels, SourceGrid::of(raster))
     }
 

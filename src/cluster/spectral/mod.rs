@@ -34,6 +34,7 @@ use std::time::Instant;
 use super::kmeans::KMeans;
 use super::{AsFeatures, check_finite, check_k};
 use crate::error::{Error, Result};
+use crate::runtime::Runtime;
 use crate::runtime::progress::{Progress, ProgressMode};
 
 /// The RBF kernel coefficient.
@@ -98,6 +99,7 @@ pub struct SpectralClustering {
     seed: u64,
     n_init: usize,
     threads: Option<usize>,
+    runtime: Option<Runtime>,
     progress: ProgressMode,
 }
 
@@ -112,6 +114,7 @@ impl SpectralClustering {
             seed: 0,
             n_init: 10,
             threads: None,
+            runtime: None,
             progress: ProgressMode::Auto,
         }
     }
@@ -159,9 +162,15 @@ impl SpectralClustering {
         self
     }
 
-    /// Worker threads.
+    /// Worker threads, on top of [`runtime`](SpectralClustering::runtime).
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = Some(n);
+        self
+    }
+
+    /// Fits on `rt`: its threads and memory budget (default [`Runtime::detect`]).
+    pub fn runtime(mut self, rt: &Runtime) -> Self {
+        self.runtime = Some(rt.clone());
         self
     }
 
@@ -184,22 +193,22 @@ impl SpectralClustering {
         check_k(self.k, n, d)?;
         super::check_label_k(self.k, x)?;
         self.validate(n)?;
-        let plan = super::plan(self.threads)?;
+        let rt = super::runtime(self.runtime.as_ref(), self.threads)?;
         if self.mode == SpectralMode::Exact {
             // the packed f32 lower triangle
             let bytes = (n as u64).saturating_mul(n as u64 + 1).saturating_mul(2);
-            if bytes > plan.memory_budget() {
+            if bytes > rt.memory_budget() {
                 return Err(Error::invalid(
                     "exact spectral clustering",
                     format!(
                         "{n} samples need a {n} x {n} affinity matrix ({}), more than the memory budget ({}); use .nystrom()",
                         crate::core::fmt::human_bytes(bytes),
-                        crate::core::fmt::human_bytes(plan.memory_budget())
+                        crate::core::fmt::human_bytes(rt.memory_budget())
                     ),
                 ));
             }
         }
-        let pool = plan.build_pool()?;
+        let pool = rt.pool()?;
         let xs = view.to_f64();
         let xs = xs
             .as_slice()
@@ -232,7 +241,7 @@ impl SpectralClustering {
         let km = KMeans::new(self.k)
             .seed(self.seed)
             .n_init(self.n_init)
-            .threads(plan.threads())
+            .runtime(&rt)
             .progress(ProgressMode::Silent)
             .fit(&embedding)?;
         prog.inc(1);
@@ -248,7 +257,7 @@ impl SpectralClustering {
             kmeans_inertia: km.inertia(),
             kmeans_iter: km.n_iter(),
             seconds: start.elapsed().as_secs_f64(),
-            threads: plan.threads(),
+            threads: rt.threads(),
         })
     }
 
