@@ -9,7 +9,10 @@ mod from_raster;
 mod ops;
 #[cfg(feature = "mpi")]
 mod part;
+// How the ranks of a shared run talk (feature `mpi`).
 mod plan;
+#[cfg(feature = "mpi")]
+mod rank_link;
 mod save;
 mod time;
 
@@ -22,10 +25,12 @@ use ndarray::Array3;
 pub use blocks::Block;
 pub use plan::PLAN_VERSION;
 #[cfg(feature = "mpi")]
+pub(crate) use rank_link::{Incoming, RankLink, share_of_node};
+#[cfg(feature = "mpi")]
 #[doc(hidden)]
 pub use save::FAULT_VAR;
 #[cfg(feature = "mpi")]
-pub(crate) use save::{Incoming, RankLink, panic_is_caught, share_of_node};
+pub(crate) use save::panic_is_caught;
 pub use save::{OutputType, Save, SaveReport};
 pub use time::{Period, Stat};
 

@@ -132,7 +132,7 @@ impl LazyArray {
             self.memory.is_some(),
         )?;
         let grid = self.chunk_grid(&plan)?;
-        super::save::same_grid(link, &grid)?;
+        super::rank_link::same_grid(link, &grid)?;
         let mine = split(&grid, link.ranks(), link.rank());
         let nb = self.n_bands()?;
         let mut own = self.clone();

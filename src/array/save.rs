@@ -24,7 +24,7 @@ use crate::runtime::resources::PoolPlan;
 #[cfg(feature = "mpi")]
 pub use ranks::FAULT_VAR;
 #[cfg(feature = "mpi")]
-pub(crate) use ranks::{Incoming, RankLink, panic_is_caught, same_grid, share_of_node};
+pub(crate) use ranks::panic_is_caught;
 
 // Parsing lives here rather than in `core::dtype`, which may not use the crate's error.
 impl std::str::FromStr for OutputType {
