@@ -282,54 +282,10 @@ impl Raster {
             {
                 warped.push(path.clone());
             }
-            if let Some(dates) = dates {
-                if part.n_times() > 1 {
-                    return Err(Error::invalid(
-                        "dates",
-                        format!(
-                            "{} already has {} time steps; give no dates",
-                            path.display(),
-                            part.n_times()
-                        ),
-                    ));
-                }
-                part.times = vec![dates[k]];
-                // Dates given by the user are Gregorian.
-                part.calendar = time::Calendar::Standard;
-            } else if how == Stack::Time && part.times.is_empty() {
-                let date = time::date_from_name(source_file(path)).ok_or_else(|| {
-                    Error::invalid(
-                        "date",
-                        format!(
-                            "no date (YYYYMMDD or YYYY-MM-DD) in the name {}; give dates with Raster::open_time_stack",
-                            path.display()
-                        ),
-                    )
-                })?;
-                part.times = vec![date];
-            }
+            // The dates were counted against the files above.
+            part.date_member(path, how, dates.map(|d| d[k]))?;
             if let Some(s) = &stack {
-                s.check_same_grid(&part, path, &first)?;
-                if how == Stack::Time && part.per_step != s.per_step {
-                    return Err(Error::StackMismatch {
-                        path: path.clone(),
-                        first: first.clone(),
-                        field: "bands per time step",
-                        expected: s.per_step.to_string(),
-                        found: part.per_step.to_string(),
-                    });
-                }
-                // Dates made Gregorian by different rules (a 360_day file next to a
-                // standard one) would interleave steps that do not belong together.
-                if how == Stack::Time && part.calendar != s.calendar {
-                    return Err(Error::StackMismatch {
-                        path: path.clone(),
-                        first: first.clone(),
-                        field: "calendar",
-                        expected: s.calendar.to_string(),
-                        found: part.calendar.to_string(),
-                    });
-                }
+                s.check_member(&part, how, path, &first)?;
             }
             if how == Stack::Time {
                 for (t, date) in part.times.iter().enumerate() {
@@ -350,39 +306,106 @@ impl Raster {
         }
         let mut stack = stack.ok_or_else(|| Error::invalid("stack", "no file given"))?;
         if how == Stack::Time {
-            steps.sort_by_key(|(d, _)| *d);
-            // Two steps on one date would be counted twice by every statistic.
-            if let Some(pair) = steps.windows(2).find(|p| p[0].0 == p[1].0) {
-                let file = |s: &(NaiveDate, Vec<BandInfo>)| {
-                    s.1.first()
-                        .map(|b| b.path.display().to_string())
-                        .unwrap_or_default()
-                };
-                return Err(Error::invalid(
-                    "time stack dates",
-                    format!(
-                        "{} is the date of both {} and {} (allowed: one time step per date)",
-                        pair[0].0,
-                        file(&pair[0]),
-                        file(&pair[1])
-                    ),
-                ));
-            }
-            stack.times = steps.iter().map(|(d, _)| *d).collect();
-            stack.bands = steps.into_iter().flat_map(|(_, b)| b).collect();
-            // Names come from the first step; later steps repeat them.
-            let names: Vec<String> = stack.bands[..stack.per_step]
-                .iter()
-                .map(|b| b.name.clone())
-                .collect();
-            for (i, band) in stack.bands.iter_mut().enumerate() {
-                band.name = names[i % names.len()].clone();
-            }
+            stack.set_time_steps(steps)?;
         }
         stack.selected = (0..stack.bands.len() / stack.per_step).collect();
         stack.alignment = align.map(|t| t.alignment(warped));
         stack.dedup_names();
         Ok(stack)
+    }
+
+    /// Dates one member of a stack (a raster just opened from `path`): with `date` (the
+    /// user's date for this file), that one Gregorian date; in a time stack, a file
+    /// without a time axis gets the date in its name; otherwise its own dates stay.
+    fn date_member(&mut self, path: &Path, how: Stack, date: Option<NaiveDate>) -> Result<()> {
+        if let Some(date) = date {
+            if self.n_times() > 1 {
+                return Err(Error::invalid(
+                    "dates",
+                    format!(
+                        "{} already has {} time steps; give no dates",
+                        path.display(),
+                        self.n_times()
+                    ),
+                ));
+            }
+            self.times = vec![date];
+            // Dates given by the user are Gregorian.
+            self.calendar = time::Calendar::Standard;
+        } else if how == Stack::Time && self.times.is_empty() {
+            let date = time::date_from_name(source_file(path)).ok_or_else(|| {
+                Error::invalid(
+                    "date",
+                    format!(
+                        "no date (YYYYMMDD or YYYY-MM-DD) in the name {}; give dates with Raster::open_time_stack",
+                        path.display()
+                    ),
+                )
+            })?;
+            self.times = vec![date];
+        }
+        Ok(())
+    }
+
+    /// Checks that `part` (opened from `path`) fits the stack begun with `first`: the same
+    /// grid, and for a time stack the same bands per step and the same calendar.
+    fn check_member(&self, part: &Raster, how: Stack, path: &Path, first: &Path) -> Result<()> {
+        self.check_same_grid(part, path, first)?;
+        if how == Stack::Time && part.per_step != self.per_step {
+            return Err(Error::StackMismatch {
+                path: path.to_path_buf(),
+                first: first.to_path_buf(),
+                field: "bands per time step",
+                expected: self.per_step.to_string(),
+                found: part.per_step.to_string(),
+            });
+        }
+        // Dates made Gregorian by different rules (a 360_day file next to a standard one)
+        // would interleave steps that do not belong together.
+        if how == Stack::Time && part.calendar != self.calendar {
+            return Err(Error::StackMismatch {
+                path: path.to_path_buf(),
+                first: first.to_path_buf(),
+                field: "calendar",
+                expected: self.calendar.to_string(),
+                found: part.calendar.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes a time stack's bands the `(date, bands of one step)` of its members, sorted
+    /// by date (one step per date), every step's bands named as the first step's.
+    fn set_time_steps(&mut self, mut steps: Vec<(NaiveDate, Vec<BandInfo>)>) -> Result<()> {
+        steps.sort_by_key(|(d, _)| *d);
+        // Two steps on one date would be counted twice by every statistic.
+        if let Some(pair) = steps.windows(2).find(|p| p[0].0 == p[1].0) {
+            let file = |s: &(NaiveDate, Vec<BandInfo>)| {
+                s.1.first()
+                    .map(|b| b.path.display().to_string())
+                    .unwrap_or_default()
+            };
+            return Err(Error::invalid(
+                "time stack dates",
+                format!(
+                    "{} is the date of both {} and {} (allowed: one time step per date)",
+                    pair[0].0,
+                    file(&pair[0]),
+                    file(&pair[1])
+                ),
+            ));
+        }
+        self.times = steps.iter().map(|(d, _)| *d).collect();
+        self.bands = steps.into_iter().flat_map(|(_, b)| b).collect();
+        // Names come from the first step; later steps repeat them.
+        let names: Vec<String> = self.bands[..self.per_step]
+            .iter()
+            .map(|b| b.name.clone())
+            .collect();
+        for (i, band) in self.bands.iter_mut().enumerate() {
+            band.name = names[i % names.len()].clone();
+        }
+        Ok(())
     }
 
     fn check_same_grid(&self, other: &Raster, path: &Path, first: &Path) -> Result<()> {
