@@ -1,5 +1,7 @@
-//! The distance kernel: centroids packed 8 to a block for SIMD, the nearest centroid of a
-//! sample, and one assignment pass over all samples with per-chunk partial sums.
+//! The distance kernels: centroids packed 8 to a block for the nearest centroid of one
+//! sample (Hamerly, mini-batch, label maps), and the assignment pass over all samples
+//! (Lloyd, predict), which puts 8 samples in the vector lanes instead, with per-chunk
+//! partial sums.
 
 use rayon::prelude::*;
 
