@@ -14,7 +14,8 @@ Environment:
     BENCH_RUNS=3        measured runs per side and row
     BENCH_QUICK=1       1 run, a few rows (to test the harness)
     BENCH_THREADS=N     threads for both sides (default: usable cores, at most 2)
-    BENCH_ONLY=W1,W6    only rows whose id starts with one of these
+    BENCH_ONLY=W1,W6    only rows whose id starts with one of these (bench/results.json: these
+                        rows are replaced, the others kept and marked with their run)
     BENCH_PROFILE=1     also record each rasterlab row once with rasterlab's Profiler
                         (bench/data/profile-<row>.svg, summary in results.json)
 """
@@ -307,6 +308,9 @@ def run_row(row):
                 s.unsupported = res.get("error", "unsupported")
                 log(f"  {s.name}: {s.unsupported}")
                 continue
+            if "seconds" in res and res.get("iterations", 0) > 0:
+                # iterative rows (W4): total fit time / iterations, initialisation included
+                res["ms_per_iter"] = 1000 * res["seconds"] / res["iterations"]
             s.results.append(res)
             if "seconds" in res:
                 log(f"  {s.name:<28} {res['seconds']:8.3f} s  (cold {res.get('cold_seconds', float('nan')):.3f} s, RSS {res['maxrss_mb']:.0f} MB)")
@@ -366,8 +370,8 @@ def check(row):
         for s in [row.rasterlab, *row.peers]:
             if s.name not in vals:
                 continue
-            v, it, secs = vals[s.name], s.median("iterations"), s.median()
-            per_it = f", {it:.0f} it, {1000 * secs / it:.0f} ms/it" if it and it > 0 else ""
+            v, it, ms = vals[s.name], s.median("iterations"), s.median("ms_per_iter")
+            per_it = f", {it:.0f} it, {ms:.1f} ms/it" if it and ms else ""
             out.append(f"{s.name} WCSS {v:.2f} ({100 * (v - ref) / ref:+.3f}% vs sklearn{per_it})")
         return "; ".join(out)
     if row.check == "ari":
@@ -560,7 +564,10 @@ def main():
                     if row.id in DECODE else None),
                 "sides": [
                     {"name": s.name, "cmd": [str(c) for c in s.cmd], "unsupported": s.unsupported or None,
-                     "median_seconds": s.median(), "median_maxrss_mb": s.median("maxrss_mb"), "runs": s.results}
+                     "median_seconds": s.median(), "median_maxrss_mb": s.median("maxrss_mb"),
+                     **({"median_iterations": s.median("iterations"), "median_ms_per_iter": s.median("ms_per_iter")}
+                        if s.median("ms_per_iter") is not None else {}),
+                     "runs": s.results}
                     for s in [row.rasterlab, *row.peers]
                 ],
             }
@@ -569,6 +576,22 @@ def main():
         "table": text,
     }
     dst = ROOT / "bench" / "results.json"
+    if ONLY and dst.exists():
+        # a partial run (BENCH_ONLY) replaces its own rows and keeps the others, each
+        # marked with the run it comes from
+        try:
+            old = json.loads(dst.read_text())
+        except ValueError:
+            old = {}
+        done = {row.id for row in sel}
+        kept = [dict(r, from_run=r.get("from_run") or {k: old.get(k) for k in ("command", "started", "load_start", "load_end")})
+                for r in old.get("rows", []) if r.get("id") not in done]
+        for r in results["rows"]:
+            r["from_run"] = {k: results[k] for k in ("command", "started", "load_start", "load_end")}
+        results["command"] = f"{cmd} (BENCH_ONLY={','.join(ONLY)}, merged into the earlier results)"
+        results["rows"] = kept + results["rows"]
+        order = [r.id for r in all_rows]
+        results["rows"].sort(key=lambda r: order.index(r["id"]) if r["id"] in order else len(order))
     tmp = dst.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=1))
     tmp.replace(dst)

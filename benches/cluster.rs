@@ -2,7 +2,7 @@
 //! spectral clustering (Nystrom with 100 components, and exact) on the generated
 //! 6157 x 303 rainfall cube. Short measurement times: each fit takes about a second.
 //!
-//! `cargo bench --bench cluster`; scikit-learn's numbers for the same work are in the
+//! `cargo bench --bench cluster -- kmeans` runs the k-means group only; scikit-learn's numbers for the same work are in the
 //! tests' output (`cargo test --test cluster -- --nocapture`).
 
 #[path = "../tests/support/rainfall.rs"]
@@ -11,6 +11,7 @@ mod rainfall;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use rasterlab::cluster::Algorithm;
 use rasterlab::prelude::*;
 
 fn landsat_samples() -> Samples {
@@ -40,6 +41,27 @@ fn kmeans(c: &mut Criterion) {
                 .expect("fit")
         })
     });
+    // The hot loop: one Lloyd iteration (the assign kernel over all pixels, the sums per
+    // cluster) is the difference of these two divided by 10; the first is mostly the
+    // k-means++ initialisation (8 passes over the pixels). tol 0: no early stop.
+    for iters in [1, 11] {
+        group.bench_function(
+            format!("k8_init_and_{iters}_lloyd_iterations_2threads"),
+            |b| {
+                b.iter(|| {
+                    KMeans::new(8)
+                        .seed(0)
+                        .threads(2)
+                        .max_iter(iters)
+                        .tol(0.0)
+                        .algorithm(Algorithm::Lloyd)
+                        .progress(ProgressMode::Silent)
+                        .fit(&x)
+                        .expect("fit")
+                })
+            },
+        );
+    }
     group.bench_function("k8_minibatch_2threads", |b| {
         b.iter(|| {
             MiniBatchKMeans::new(8)

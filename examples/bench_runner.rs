@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
+use rasterlab::cluster::Algorithm;
 use rasterlab::cluster::metrics::adjusted_rand_index;
 use rasterlab::prelude::*;
 
@@ -92,6 +93,10 @@ struct Args {
     /// k-means tolerance (scikit-learn's definition).
     #[arg(long, default_value_t = 1e-4)]
     tol: f64,
+    /// k-means: Hamerly's bounds instead of the default (`Algorithm::Auto`: Lloyd for
+    /// k x features <= 64), to compare the two on the same data.
+    #[arg(long)]
+    hamerly: bool,
     /// Features per sample in the `.f32` input (kmeans: 3, spectral: 303).
     #[arg(long)]
     features: Option<usize>,
@@ -416,6 +421,11 @@ fn run(args: &Args, prof: Option<&Profiler>) -> rasterlab::Result<String> {
                 .n_init(1)
                 .max_iter(args.max_iter)
                 .tol(args.tol)
+                .algorithm(if args.hamerly {
+                    Algorithm::Hamerly
+                } else {
+                    Algorithm::Auto
+                })
                 .seed(0)
                 .threads(args.threads)
                 .progress(ProgressMode::Silent)

@@ -32,17 +32,263 @@ pub(super) fn row_f64<T: Real>(data: Data<'_, T>, i: usize) -> Vec<f64> {
     data.row(i).iter().map(|v| v.as_f64()).collect()
 }
 
+/// Squared distance between a sample and a point, summed in feature order (as
+/// [`dist_to`]).
+#[inline(always)]
+fn sq_dist<T: Real>(row: &[T], point: &[f64]) -> f64 {
+    let mut acc = 0.0;
+    for (a, b) in row.iter().zip(point) {
+        let t = a.as_f64() - b;
+        acc += t * t;
+    }
+    acc
+}
+
+/// Candidates whose potentials one pass computes side by side: 4 `f64` lanes of an AVX
+/// register. More candidates (k > 20) take several groups.
+const TRIALS_GROUP: usize = 4;
+
+/// One pass of greedy k-means++ over a chunk: folds the newest centre `last` into
+/// `closest`, then adds up, for each candidate of `cands` (groups of 4, padded), the
+/// (weighted) potential `min(closest, d(x, candidate))`. Each candidate's sum runs in
+/// sample order, as in scikit-learn's loop, so the vector lanes change no rounding.
+#[inline(always)]
+fn potentials_chunk<T: Real>(
+    data: Data<'_, T>,
+    start: usize,
+    closest: &mut [f64],
+    weights: Option<&[f64]>,
+    last: Option<&[f64]>,
+    cands: &[[f64; TRIALS_GROUP]],
+) -> Vec<[f64; TRIALS_GROUP]> {
+    // the usual case (k <= 20: one group of candidates, a few features) with the
+    // features known at compile time, so the sums stay in registers
+    if cands.len() == data.d {
+        let one = match data.d {
+            1 => potentials_fixed::<T, 1>(data, start, closest, weights, last, cands),
+            2 => potentials_fixed::<T, 2>(data, start, closest, weights, last, cands),
+            3 => potentials_fixed::<T, 3>(data, start, closest, weights, last, cands),
+            4 => potentials_fixed::<T, 4>(data, start, closest, weights, last, cands),
+            5 => potentials_fixed::<T, 5>(data, start, closest, weights, last, cands),
+            6 => potentials_fixed::<T, 6>(data, start, closest, weights, last, cands),
+            7 => potentials_fixed::<T, 7>(data, start, closest, weights, last, cands),
+            8 => potentials_fixed::<T, 8>(data, start, closest, weights, last, cands),
+            _ => return potentials_general(data, start, closest, weights, last, cands),
+        };
+        return vec![one];
+    }
+    potentials_general(data, start, closest, weights, last, cands)
+}
+
+/// [`potentials_chunk`] for `D` features and one group of candidates. The same
+/// operations in the same order as [`potentials_general`].
+#[inline(always)]
+fn potentials_fixed<T: Real, const D: usize>(
+    data: Data<'_, T>,
+    start: usize,
+    closest: &mut [f64],
+    weights: Option<&[f64]>,
+    last: Option<&[f64]>,
+    cands: &[[f64; TRIALS_GROUP]],
+) -> [f64; TRIALS_GROUP] {
+    let g: [[f64; TRIALS_GROUP]; D] = std::array::from_fn(|j| cands[j]);
+    let last: Option<[f64; D]> = last.map(|l| std::array::from_fn(|j| l[j]));
+    let x = &data.x[start * D..(start + closest.len()) * D];
+    let mut pot = [0.0f64; TRIALS_GROUP];
+    for (o, (c0, row)) in closest.iter_mut().zip(x.chunks_exact(D)).enumerate() {
+        let row: [f64; D] = std::array::from_fn(|j| row[j].as_f64());
+        if let Some(l) = &last {
+            let mut dl = 0.0;
+            for j in 0..D {
+                let t = row[j] - l[j];
+                dl += t * t;
+            }
+            if dl < *c0 {
+                *c0 = dl;
+            }
+        }
+        let w = weights.map_or(1.0, |w| w[start + o]);
+        let mut acc = [0.0f64; TRIALS_GROUP];
+        for j in 0..D {
+            for t in 0..TRIALS_GROUP {
+                let v = row[j] - g[j][t];
+                acc[t] += v * v;
+            }
+        }
+        for t in 0..TRIALS_GROUP {
+            // `min` without its NaN rule (the samples are finite): a plain vector min
+            pot[t] += if acc[t] < *c0 { acc[t] } else { *c0 } * w;
+        }
+    }
+    pot
+}
+
+/// Potentials of a chunk for any number of features and candidates: folds the newest centre `last` into
+/// `closest`, then adds up, for each candidate of `cands` (groups of 4, padded), the
+/// (weighted) potential `min(closest, d(x, candidate))`. Each candidate's sum runs in
+/// sample order, as in scikit-learn's loop, so the vector lanes change no rounding.
+#[inline(always)]
+fn potentials_general<T: Real>(
+    data: Data<'_, T>,
+    start: usize,
+    closest: &mut [f64],
+    weights: Option<&[f64]>,
+    last: Option<&[f64]>,
+    cands: &[[f64; TRIALS_GROUP]],
+) -> Vec<[f64; TRIALS_GROUP]> {
+    let d = data.d;
+    let mut pots = vec![[0.0f64; TRIALS_GROUP]; cands.len() / d];
+    for (o, c0) in closest.iter_mut().enumerate() {
+        let i = start + o;
+        let row = data.row(i);
+        if let Some(l) = last {
+            let dl = sq_dist(row, l);
+            if dl < *c0 {
+                *c0 = dl;
+            }
+        }
+        let w = weights.map_or(1.0, |w| w[i]);
+        for (g, pot) in cands.chunks_exact(d).zip(pots.iter_mut()) {
+            // `g[j][t]`: feature j of candidate t
+            let mut acc = [0.0f64; TRIALS_GROUP];
+            for (v, gj) in row.iter().zip(g) {
+                let v = v.as_f64();
+                for t in 0..TRIALS_GROUP {
+                    let x = v - gj[t];
+                    acc[t] += x * x;
+                }
+            }
+            for t in 0..TRIALS_GROUP {
+                pot[t] += acc[t].min(*c0) * w;
+            }
+        }
+    }
+    pots
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn potentials_chunk_avx2<T: Real>(
+    data: Data<'_, T>,
+    start: usize,
+    closest: &mut [f64],
+    weights: Option<&[f64]>,
+    last: Option<&[f64]>,
+    cands: &[[f64; TRIALS_GROUP]],
+) -> Vec<[f64; TRIALS_GROUP]> {
+    potentials_chunk(data, start, closest, weights, last, cands)
+}
+
+/// [`potentials_chunk`] in its AVX2 build when the CPU has it (checked at run time).
+fn potentials_dispatch<T: Real>(
+    data: Data<'_, T>,
+    start: usize,
+    closest: &mut [f64],
+    weights: Option<&[f64]>,
+    last: Option<&[f64]>,
+    cands: &[[f64; TRIALS_GROUP]],
+) -> Vec<[f64; TRIALS_GROUP]> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the only requirement of a `target_feature` function is that the CPU
+        // supports the feature, checked on the line above.
+        return unsafe { potentials_chunk_avx2(data, start, closest, weights, last, cands) };
+    }
+    potentials_chunk(data, start, closest, weights, last, cands)
+}
+
 /// Greedy k-means++ as scikit-learn's `_kmeans_plusplus`: returns `k x d` row-major
 /// centroids. `weights` (one per sample) weight the draws and potentials.
+///
+/// Each round is one pass over the samples: the centre chosen last is folded into the
+/// distances to the nearest centre in the same pass that computes the candidates'
+/// potentials, and the draws search per-chunk sums (kept from that pass) instead of a
+/// cumulative sum over all samples: the cumulative sum at sample `i` is the sum of the
+/// chunks before it plus the running sum inside its chunk. That differs from one running
+/// sum over all samples only in rounding (a draw lands on another sample only if it
+/// falls within ~1e-16 of a boundary), and it removes a serial pass and two
+/// sample-sized arrays per round.
 pub(crate) fn kmeans_plusplus<T: Real>(
     data: Data<'_, T>,
     k: usize,
     weights: Option<&[f64]>,
     rng: &mut Rng,
 ) -> Vec<f64> {
-    let n = data.n;
+    let (n, d) = (data.n, data.d);
     let trials = 2 + (k as f64).ln() as usize;
-    let first = match weights {
+    let first = first_center(n, weights, rng);
+    let mut centers = row_f64(data, first);
+    let mut closest = dist_to(data, &centers);
+    let w_at = |i: usize| weights.map_or(1.0, |w| w[i]);
+    // (weighted) potential of each chunk, summed in sample order
+    let mut chunk_pot: Vec<f64> = closest
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(ci, cl)| {
+            let mut s = 0.0;
+            for (o, &v) in cl.iter().enumerate() {
+                s += v * w_at(ci * CHUNK + o);
+            }
+            s
+        })
+        .collect();
+    let mut pot: f64 = chunk_pot.iter().sum();
+    // the newest centre, not yet folded into `closest`
+    let mut last: Option<Vec<f64>> = None;
+    for _ in 1..k {
+        // potential of sample i: min(closest, d(x, last)) * w
+        let value = |i: usize| {
+            let c = closest[i];
+            let c = match &last {
+                Some(l) => {
+                    let dl = sq_dist(data.row(i), l);
+                    if dl < c { dl } else { c }
+                }
+                None => c,
+            };
+            c * w_at(i)
+        };
+        let candidates: Vec<usize> = (0..trials)
+            .map(|_| draw(rng.uniform() * pot, &chunk_pot, n, &value))
+            .collect();
+        let cand_rows: Vec<Vec<f64>> = candidates.iter().map(|&i| row_f64(data, i)).collect();
+        // groups of 4 candidates, feature-major (`[group * d + feature][lane]`); a short
+        // last group repeats its first candidate in the unused lanes
+        let groups: Vec<[f64; TRIALS_GROUP]> = cand_rows
+            .chunks(TRIALS_GROUP)
+            .flat_map(|grp| {
+                (0..d).map(move |j| std::array::from_fn(|t| grp.get(t).unwrap_or(&grp[0])[j]))
+            })
+            .collect();
+        let parts: Vec<Vec<[f64; TRIALS_GROUP]>> = closest
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .map(|(ci, cl)| {
+                potentials_dispatch(data, ci * CHUNK, cl, weights, last.as_deref(), &groups)
+            })
+            .collect();
+        let pot_of =
+            |part: &[[f64; TRIALS_GROUP]], t: usize| part[t / TRIALS_GROUP][t % TRIALS_GROUP];
+        let pots: Vec<f64> = (0..trials)
+            .map(|t| parts.iter().fold(0.0, |a, p| a + pot_of(p, t)))
+            .collect();
+        let mut best = 0;
+        for t in 1..trials {
+            if pots[t] < pots[best] {
+                best = t;
+            }
+        }
+        pot = pots[best];
+        chunk_pot = parts.iter().map(|p| pot_of(p, best)).collect();
+        centers.extend_from_slice(&cand_rows[best]);
+        last = Some(cand_rows[best].clone());
+    }
+    centers
+}
+
+/// The first centre: uniform, or drawn with probability proportional to the weights.
+fn first_center(n: usize, weights: Option<&[f64]>, rng: &mut Rng) -> usize {
+    match weights {
         Some(w) => {
             let total: f64 = w.iter().sum();
             let r = rng.uniform() * total;
@@ -55,87 +301,27 @@ pub(crate) fn kmeans_plusplus<T: Real>(
                 .unwrap_or(n - 1)
         }
         None => rng.below(n),
-    };
-    let mut centers = row_f64(data, first);
-    let mut closest = dist_to(data, &centers);
-    let weigh = |v: &mut Vec<f64>| {
-        if let Some(w) = weights {
-            v.iter_mut().zip(w).for_each(|(a, b)| *a *= b);
-        }
-    };
-    let mut weighted = closest.clone();
-    weigh(&mut weighted);
-    let mut pot = ordered_sum(&weighted);
-    let mut cumsum = vec![0.0; n];
-    for _ in 1..k {
-        let mut acc = 0.0;
-        for (c, &v) in cumsum.iter_mut().zip(&weighted) {
-            acc += v;
-            *c = acc;
-        }
-        let candidates: Vec<usize> = (0..trials)
-            .map(|_| {
-                let r = rng.uniform() * pot;
-                cumsum.partition_point(|&c| c < r).min(n - 1)
-            })
-            .collect();
-        let cand_rows: Vec<Vec<f64>> = candidates.iter().map(|&i| row_f64(data, i)).collect();
-        // potential of each candidate: sum of min(closest, d(x, candidate)) (weighted)
-        let parts: Vec<Vec<f64>> = closest
-            .par_chunks(CHUNK)
-            .enumerate()
-            .map(|(ci, cl)| {
-                let mut pots = vec![0.0; trials];
-                for (o, &c0) in cl.iter().enumerate() {
-                    let i = ci * CHUNK + o;
-                    let row = data.row(i);
-                    let w = weights.map_or(1.0, |w| w[i]);
-                    for (t, cand) in cand_rows.iter().enumerate() {
-                        let dist: f64 = row
-                            .iter()
-                            .zip(cand)
-                            .map(|(a, b)| (a.as_f64() - b).powi(2))
-                            .sum();
-                        pots[t] += dist.min(c0) * w;
-                    }
+    }
+}
+
+/// The first sample whose cumulative potential reaches `r` (the last sample if none):
+/// whole chunks are skipped by their sums, the chunk holding `r` is walked.
+fn draw(r: f64, chunk_pot: &[f64], n: usize, value: &impl Fn(usize) -> f64) -> usize {
+    let mut before = 0.0;
+    for (ci, &p) in chunk_pot.iter().enumerate() {
+        let after = before + p;
+        if after >= r {
+            let mut s = 0.0;
+            for i in ci * CHUNK..((ci + 1) * CHUNK).min(n) {
+                s += value(i);
+                if before + s >= r {
+                    return i;
                 }
-                pots
-            })
-            .collect();
-        let mut pots = vec![0.0; trials];
-        for p in parts {
-            pots.iter_mut().zip(p).for_each(|(a, b)| *a += b);
-        }
-        let mut best = 0;
-        for t in 1..trials {
-            if pots[t] < pots[best] {
-                best = t;
             }
         }
-        pot = pots[best];
-        let cand = &cand_rows[best];
-        closest
-            .par_chunks_mut(CHUNK)
-            .zip(weighted.par_chunks_mut(CHUNK))
-            .enumerate()
-            .for_each(|(ci, (cl, wt))| {
-                for o in 0..cl.len() {
-                    let i = ci * CHUNK + o;
-                    let dist: f64 = data
-                        .row(i)
-                        .iter()
-                        .zip(cand)
-                        .map(|(a, b)| (a.as_f64() - b).powi(2))
-                        .sum();
-                    if dist < cl[o] {
-                        cl[o] = dist;
-                    }
-                    wt[o] = cl[o] * weights.map_or(1.0, |w| w[i]);
-                }
-            });
-        centers.extend_from_slice(cand);
+        before = after;
     }
-    centers
+    n - 1
 }
 
 /// Rounds of k-means‖ sampling.

@@ -1,5 +1,7 @@
-//! The distance kernel: centroids packed 8 to a block for SIMD, the nearest centroid of a
-//! sample, and one assignment pass over all samples with per-chunk partial sums.
+//! The distance kernels: centroids packed 8 to a block for the nearest centroid of one
+//! sample (Hamerly, mini-batch, label maps), and the assignment pass over all samples
+//! (Lloyd, predict), which puts 8 samples in the vector lanes instead, with per-chunk
+//! partial sums.
 
 use rayon::prelude::*;
 
@@ -32,26 +34,6 @@ pub(super) fn min8<T: Real>(a: &[T; 8]) -> T {
     ];
     let m2 = [mn(m4[0], m4[2]), mn(m4[1], m4[3])];
     mn(m2[0], m2[1])
-}
-
-/// Lowest-index minimum of 8 lanes as a tree of selects (no data-dependent branch).
-#[inline(always)]
-pub(super) fn argmin8<T: Real>(a: &[T; 8]) -> (usize, T) {
-    let mut v4 = [T::zero(); 4];
-    let mut i4 = [0u32; 4];
-    for i in 0..4 {
-        let take = a[i + 4] < a[i];
-        v4[i] = if take { a[i + 4] } else { a[i] };
-        i4[i] = if take { i as u32 + 4 } else { i as u32 };
-    }
-    let pick = |va: T, ia: u32, vb: T, ib: u32| {
-        let take = (vb < va) | ((vb == va) & (ib < ia));
-        if take { (vb, ib) } else { (va, ia) }
-    };
-    let (v0, i0) = pick(v4[0], i4[0], v4[2], i4[2]);
-    let (v1, i1) = pick(v4[1], i4[1], v4[3], i4[3]);
-    let (v, i) = pick(v0, i0, v1, i1);
-    (i as usize, v)
 }
 
 /// Index of the first lane equal to `m` (which is one of the lanes), without branches.
@@ -118,19 +100,6 @@ impl<T: Real> Packed<T> {
             }
         }
         (arg, best)
-    }
-
-    /// The centroid blocks as fixed-size arrays, for [`nearest_fixed`].
-    pub(super) fn typed_blocks<const D: usize>(&self) -> Vec<[[T; 8]; D]> {
-        (0..self.blocks)
-            .map(|b| {
-                let mut blk = [[T::infinity(); 8]; D];
-                for (j, lanes) in blk.iter_mut().enumerate() {
-                    lanes.copy_from_slice(&self.data[(b * D + j) * 8..(b * D + j + 1) * 8]);
-                }
-                blk
-            })
-            .collect()
     }
 
     /// Nearest centroid, its squared distance and the second-smallest squared distance.
@@ -255,16 +224,17 @@ pub(super) fn assign<T: Real>(
             let start = ci * CHUNK;
             let x = &data.x[start * d..(start + lab.len()) * d];
             let mut p = Partial::new(k, d, accumulate);
-            // the distance loop fully unrolled for the usual few bands
+            // the distance loop fully unrolled for the usual few bands; the accumulator
+            // row holds the d sums and the count (width d + 1)
             match d {
-                1 => assign_fixed::<T, 1>(x, packed, lab, accumulate, &mut p),
-                2 => assign_fixed::<T, 2>(x, packed, lab, accumulate, &mut p),
-                3 => assign_fixed::<T, 3>(x, packed, lab, accumulate, &mut p),
-                4 => assign_fixed::<T, 4>(x, packed, lab, accumulate, &mut p),
-                5 => assign_fixed::<T, 5>(x, packed, lab, accumulate, &mut p),
-                6 => assign_fixed::<T, 6>(x, packed, lab, accumulate, &mut p),
-                7 => assign_fixed::<T, 7>(x, packed, lab, accumulate, &mut p),
-                8 => assign_fixed::<T, 8>(x, packed, lab, accumulate, &mut p),
+                1 => assign_chunk::<T, 1, 2>(x, packed, lab, &mut p),
+                2 => assign_chunk::<T, 2, 3>(x, packed, lab, &mut p),
+                3 => assign_chunk::<T, 3, 4>(x, packed, lab, &mut p),
+                4 => assign_chunk::<T, 4, 5>(x, packed, lab, &mut p),
+                5 => assign_chunk::<T, 5, 6>(x, packed, lab, &mut p),
+                6 => assign_chunk::<T, 6, 7>(x, packed, lab, &mut p),
+                7 => assign_chunk::<T, 7, 8>(x, packed, lab, &mut p),
+                8 => assign_chunk::<T, 8, 9>(x, packed, lab, &mut p),
                 _ => {
                     for (row, l) in x.chunks_exact(d).zip(lab.iter_mut()) {
                         let (c, dist) = packed.nearest(row);
@@ -278,83 +248,135 @@ pub(super) fn assign<T: Real>(
     Partial::reduce(parts, k, d, accumulate)
 }
 
-/// Nearest of the centroids in `blocks` (see [`Packed::typed_blocks`]): with the number
-/// of features known at compile time the blocks stay in vector registers.
+/// Samples handled together by [`nearest_group`]: one lane each, 8 `f32` lanes fill an
+/// AVX register.
+pub(super) const GROUP: usize = 8;
+
+/// Nearest centroid (first index on ties) and its squared distance for each of `GROUP`
+/// samples stored feature-major (`xs[feature][lane]`).
+///
+/// The vector lanes run over samples, not centroids: every centroid costs `D`
+/// subtract/multiply/add, a compare and two selects for 8 samples at once, with no
+/// horizontal reduction and no branch, and `k` need not be a multiple of 8. The sum of
+/// squares is formed in feature order, as [`Packed::dist2`] does, so the distances (and
+/// hence labels and inertia) are bit for bit those of the plain per-sample loop.
 #[inline(always)]
-pub(super) fn nearest_fixed<T: Real, const D: usize>(
-    blocks: &[[[T; 8]; D]],
-    x: &[T; D],
-) -> (usize, T) {
-    let mut best = T::infinity();
-    let mut arg = 0;
-    for (b, blk) in blocks.iter().enumerate() {
-        let mut acc = [T::zero(); 8];
+pub(super) fn nearest_group<T: Real, const D: usize>(
+    xs: &[[T; GROUP]; D],
+    centroids: &[[T; D]],
+) -> ([u32; GROUP], [T; GROUP]) {
+    let mut best = [T::infinity(); GROUP];
+    let mut arg = [0u32; GROUP];
+    for (c, cen) in centroids.iter().enumerate() {
+        let mut acc = [T::zero(); GROUP];
         for j in 0..D {
-            let xj = x[j];
-            for l in 0..8 {
-                let t = xj - blk[j][l];
-                acc[l] = acc[l] + t * t;
+            for l in 0..GROUP {
+                let t = xs[j][l] - cen[j];
+                // 0 + t*t is t*t exactly (a square is never -0), so the first feature
+                // starts the sum without the add
+                acc[l] = if j == 0 { t * t } else { acc[l] + t * t };
             }
         }
-        let (l, m) = argmin8(&acc);
-        if m < best {
-            best = m;
-            arg = b * 8 + l;
+        for l in 0..GROUP {
+            let closer = acc[l] < best[l];
+            best[l] = if closer { acc[l] } else { best[l] };
+            arg[l] = if closer { c as u32 } else { arg[l] };
         }
     }
     (arg, best)
 }
 
+/// One chunk of an assignment pass, dispatched to an AVX2 build of the same code when
+/// the CPU has it (checked at run time, so the binary still runs on any x86-64): the
+/// portable build is limited to 4-lane SSE2.
 #[inline(always)]
-pub(super) fn assign_fixed<T: Real, const D: usize>(
+pub(super) fn assign_chunk<T: Real, const D: usize, const W: usize>(
     x: &[T],
     packed: &Packed<T>,
     lab: &mut [i32],
-    accumulate: bool,
     p: &mut Partial,
 ) {
-    // Neighbouring pixels usually fall in the same cluster, so adding each sample into
-    // sums[cluster] makes a chain of dependent read-modify-writes. Four interleaved
-    // copies of the sums break the chain; they are added up at the end of the chunk.
-    let k = packed.k;
-    let blocks = packed.typed_blocks::<D>();
-    let mut sums = vec![[0.0f64; D]; 4 * k];
-    let mut counts = vec![0.0f64; 4 * k];
-    let mut inertia = [0.0f64; 4];
-    // k <= 8: the one block as a local value, which the stores below cannot alias, so it
-    // stays in registers instead of being reloaded for every sample
-    let single: Option<[[T; 8]; D]> = (blocks.len() == 1).then(|| blocks[0]);
-    for (o, (row, l)) in x.chunks_exact(D).zip(lab.iter_mut()).enumerate() {
-        let Ok(row) = <&[T; D]>::try_from(row) else {
-            continue;
-        };
-        let (c, dist) = match &single {
-            Some(blk) => nearest_fixed::<T, D>(std::slice::from_ref(blk), row),
-            None => nearest_fixed::<T, D>(&blocks, row),
-        };
-        if *l != c as i32 {
-            p.changed += 1;
-            *l = c as i32;
-        }
-        let lane = o & 3;
-        inertia[lane] += dist.as_f64();
-        counts[lane * k + c] += 1.0;
-        if accumulate {
-            let s = &mut sums[lane * k + c];
-            for j in 0..D {
-                s[j] += row[j].as_f64();
-            }
-        }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the only requirement of a `target_feature` function is that the CPU
+        // supports the feature, checked on the line above.
+        unsafe { assign_chunk_avx2::<T, D, W>(x, packed, lab, p) };
+        return;
     }
+    assign_fixed::<T, D, W>(x, packed, lab, p);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn assign_chunk_avx2<T: Real, const D: usize, const W: usize>(
+    x: &[T],
+    packed: &Packed<T>,
+    lab: &mut [i32],
+    p: &mut Partial,
+) {
+    assign_fixed::<T, D, W>(x, packed, lab, p);
+}
+
+/// Assignment of one chunk with `D` features known at compile time; `W = D + 1` is the
+/// width of an accumulator row (the `D` sums, then the count).
+#[inline(always)]
+pub(super) fn assign_fixed<T: Real, const D: usize, const W: usize>(
+    x: &[T],
+    packed: &Packed<T>,
+    lab: &mut [i32],
+    p: &mut Partial,
+) {
+    debug_assert_eq!(W, D + 1);
+    let k = packed.k;
+    let centroids: Vec<[T; D]> = packed
+        .rows
+        .chunks_exact(D)
+        .map(|r| std::array::from_fn(|j| r[j]))
+        .collect();
+    // Neighbouring pixels usually fall in the same cluster, so adding each sample into
+    // acc[cluster] makes a chain of dependent read-modify-writes. Four interleaved copies
+    // (by sample index mod 4) break the chain; they are added up in a fixed order at the
+    // end of the chunk. Sums and count of a cluster share one row: one vector add.
+    let mut acc = vec![[0.0f64; W]; 4 * k];
+    let mut inertia = [0.0f64; 4];
+    let mut changed = 0usize;
+    let n = lab.len();
+    let mut o = 0;
+    while o < n {
+        let m = (n - o).min(GROUP);
+        // transpose GROUP samples to feature-major; a short last group repeats its last
+        // sample in the missing lanes, whose results are ignored
+        let rows: [&[T]; GROUP] = std::array::from_fn(|l| {
+            let s = o + l.min(m - 1);
+            &x[s * D..s * D + D]
+        });
+        let xs: [[T; GROUP]; D] = std::array::from_fn(|j| std::array::from_fn(|l| rows[l][j]));
+        let (arg, best) = nearest_group::<T, D>(&xs, &centroids);
+        for l in 0..m {
+            let i = o + l;
+            let c = arg[l] as usize;
+            changed += usize::from(lab[i] != c as i32);
+            lab[i] = c as i32;
+            let lane = i & 3;
+            inertia[lane] += best[l].as_f64();
+            let row = &x[i * D..i * D + D];
+            let a = &mut acc[lane * k + c];
+            for j in 0..D {
+                a[j] += row[j].as_f64();
+            }
+            a[D] += 1.0;
+        }
+        o += GROUP;
+    }
+    p.changed += changed;
     p.inertia += (inertia[0] + inertia[1]) + (inertia[2] + inertia[3]);
+    let accumulate = !p.sums.is_empty();
     for lane in 0..4 {
         for c in 0..k {
-            p.counts[c] += counts[lane * k + c];
+            let a = &acc[lane * k + c];
+            p.counts[c] += a[D];
             if accumulate {
-                for (t, v) in p.sums[c * D..(c + 1) * D]
-                    .iter_mut()
-                    .zip(&sums[lane * k + c])
-                {
+                for (t, v) in p.sums[c * D..(c + 1) * D].iter_mut().zip(a) {
                     *t += v;
                 }
             }
