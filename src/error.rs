@@ -183,6 +183,17 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
+    /// The operating system refused something that is not a file: a socket, a thread,
+    /// randomness, process information. Says what rasterlab was doing and keeps the cause.
+    #[error("{what}: {source}")]
+    System {
+        /// What rasterlab was doing, e.g. "dashboard: listening on 127.0.0.1".
+        what: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// A filesystem operation failed.
     #[error("I/O error on {}: {source}", path.display())]
     Io {
@@ -285,6 +296,14 @@ impl Error {
     /// An [`Error::Internal`]: an invariant of rasterlab that does not hold.
     pub(crate) fn internal(what: impl Into<String>) -> Error {
         Error::Internal(what.into())
+    }
+
+    /// An [`Error::System`]: the operating system refused `what` (not a file: those are
+    /// [`Error::Io`]).
+    pub(crate) fn system(
+        what: &'static str,
+    ) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> Error {
+        move |source| Error::System { what, source }
     }
 
     /// An [`Error::Invalid`] for argument `what`.

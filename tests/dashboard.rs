@@ -147,10 +147,31 @@ fn fixed_port_token_and_proxy_link() {
     assert!(html.contains("<iframe src=\"/user/me/proxy/"));
     assert!(html.contains("<a href=\"/user/me/proxy/"));
     // A second dashboard cannot take a port in use, and says so.
-    let taken = Dashboard::start_with(DashboardOptions::default().port(dash.port()));
-    assert!(taken.is_err());
-    assert!(Dashboard::start_with(DashboardOptions::default().token("short")).is_err());
-    assert!(Dashboard::start_with(DashboardOptions::default().token("has space in it")).is_err());
+    // It is the OS's refusal (typed, with the cause), not a bad argument.
+    match Dashboard::start_with(DashboardOptions::default().port(dash.port())) {
+        Err(e @ rasterlab::Error::System { .. }) => {
+            let source = std::error::Error::source(&e).map(|s| s.to_string());
+            assert!(e.to_string().contains("127.0.0.1"), "{e}");
+            assert!(
+                source.is_some_and(|s| s.to_lowercase().contains("in use")),
+                "{e}"
+            );
+        }
+        other => panic!("expected Error::System, got {:?}", other.map(|d| d.port())),
+    }
+    for bad in ["short", "has space in it"] {
+        let e = Dashboard::start_with(DashboardOptions::default().token(bad));
+        assert!(
+            matches!(
+                e,
+                Err(rasterlab::Error::Invalid {
+                    what: "dashboard token",
+                    ..
+                })
+            ),
+            "{bad}"
+        );
+    }
 }
 
 /// The notebook flow without the kernel: the dashboard is started first ("cell 1"), a

@@ -53,7 +53,7 @@ impl LazyArray {
             "map_blocks",
             |id, window, data| {
                 let data = Array3::from_shape_vec((nb, window.height, window.width), data)
-                    .map_err(|e| Error::invalid("block", e.to_string()))?;
+                    .map_err(|e| Error::internal(format!("block shape: {e}")))?;
                 let block = Block { id, window, data };
                 f(&block).map_err(|e| Error::User {
                     message: e.to_string(),

@@ -439,7 +439,7 @@ impl LazyArray {
         reader.read_decoded_sized(&self.raster, all, (w, h), &idx, &mut buf)?;
         let values = self.eval_inputs(&buf, &needed, w * h)?;
         Array3::from_shape_vec((self.n_bands()?, h, w), values)
-            .map_err(|e| Error::invalid("preview", e.to_string()))
+            .map_err(|e| Error::internal(format!("preview shape: {e}")))
     }
 
     /// Runs the array over every chunk, handing each result to `sink` on this thread.
@@ -511,7 +511,7 @@ impl LazyArray {
         let mut out = Array3::<f32>::zeros((nb, height, width));
         self.run(&plan, &grid, "compute", |_, w, data| {
             let chunk = ndarray::ArrayView3::from_shape((nb, w.height, w.width), &data)
-                .map_err(|e| Error::invalid("chunk", e.to_string()))?;
+                .map_err(|e| Error::internal(format!("chunk shape: {e}")))?;
             out.slice_mut(ndarray::s![.., w.y..w.y + w.height, w.x..w.x + w.width])
                 .assign(&chunk);
             Ok(())
@@ -540,7 +540,7 @@ impl LazyArray {
         let a = self.compute()?;
         let (_, h, w) = a.dim();
         a.into_shape_with_order((h, w))
-            .map_err(|e| Error::invalid("compute_band", e.to_string()))
+            .map_err(|e| Error::internal(format!("band shape: {e}")))
     }
 
     /// Starts describing a save to a tiled, compressed GeoTIFF; finish with [`Save::run`].

@@ -249,13 +249,13 @@ impl Dashboard {
             None => random_token()?,
         };
         let listener = TcpListener::bind(("127.0.0.1", options.port.unwrap_or(0)))
-            .map_err(|e| Error::invalid("dashboard", format!("cannot bind 127.0.0.1: {e}")))?;
+            .map_err(|e| Error::system("dashboard: listening on 127.0.0.1")(e.into()))?;
         let addr = listener
             .local_addr()
-            .map_err(|e| Error::invalid("dashboard", e.to_string()))?;
+            .map_err(|e| Error::system("dashboard: its own address")(e.into()))?;
         listener
             .set_nonblocking(true)
-            .map_err(|e| Error::invalid("dashboard", e.to_string()))?;
+            .map_err(|e| Error::system("dashboard: a non-blocking socket")(e.into()))?;
         let res = Resources::detect();
         let shared = Arc::new(Shared {
             profiler: Profiler::new(),
@@ -273,7 +273,7 @@ impl Dashboard {
             std::thread::Builder::new()
                 .name("rasterlab-dashboard".into())
                 .spawn(move || http::serve(listener, shared, stop))
-                .map_err(|e| Error::invalid("dashboard", format!("no thread: {e}")))?
+                .map_err(|e| Error::system("dashboard: starting its thread")(e.into()))?
         };
         let base = options.link_for(addr.port());
         let sep = if base.contains('?') { '&' } else { '?' };
@@ -386,9 +386,8 @@ impl Drop for Dashboard {
 /// 128 bits from the OS (`getrandom`), as 32 hex digits.
 fn random_token() -> Result<String> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        Error::invalid("dashboard token", format!("no randomness from the OS: {e}"))
-    })?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::system("dashboard token: randomness from the OS")(e.into()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

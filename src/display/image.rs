@@ -334,7 +334,7 @@ fn fmt_value(v: f32) -> String {
 }
 
 fn encode_png(width: usize, height: usize, rgba: &[u8]) -> Result<Vec<u8>> {
-    let err = |e: png::EncodingError| Error::invalid("image", e.to_string());
+    let err = |e: png::EncodingError| Error::internal(format!("PNG encoding in memory: {e}"));
     let dim = |v: usize| u32::try_from(v).map_err(|_| Error::invalid("image", "too large"));
     // Opaque images drop the alpha channel: a quarter fewer bytes before compression.
     let opaque = rgba.chunks_exact(4).all(|p| p[3] == 255);

@@ -52,8 +52,8 @@ impl ResourceProfiler {
         if dt.is_zero() {
             return Err(Error::invalid("sampling interval", "must be above zero"));
         }
-        let mut sampler =
-            ProcessSampler::new().map_err(|e| Error::invalid("resource profiler", e))?;
+        let mut sampler = ProcessSampler::new()
+            .map_err(|e| Error::system("resource profiler: reading this process")(e.into()))?;
         let samples = Arc::new(Mutex::new(Vec::new()));
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let shared = Arc::clone(&samples);
@@ -96,7 +96,7 @@ impl ResourceProfiler {
                     }
                 }
             })
-            .map_err(|e| Error::invalid("resource profiler", format!("no thread: {e}")))?;
+            .map_err(|e| Error::system("resource profiler: starting its thread")(e.into()))?;
         Ok(ResourceProfiler {
             samples,
             stop_tx: Some(stop_tx),

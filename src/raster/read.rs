@@ -54,7 +54,7 @@ impl Raster {
         let mut out = vec![T::default(); idx.len() * window.len()];
         reader.read_into(self.absolute(window), &idx, &mut out)?;
         Array3::from_shape_vec((idx.len(), window.height, window.width), out)
-            .map_err(|e| Error::invalid("window", e.to_string()))
+            .map_err(|e| Error::internal(format!("window shape: {e}")))
     }
 
     /// Reads the named bands in `window` (relative to the subset in use) as `f32` with
@@ -85,7 +85,7 @@ impl Raster {
         let cube = self.read_cube(window, bands)?;
         let (_, b, h, w) = cube.dim();
         cube.into_shape_with_order((b, h, w))
-            .map_err(|e| Error::invalid("window", e.to_string()))
+            .map_err(|e| Error::internal(format!("window shape: {e}")))
     }
 
     /// Reads the named bands in `window` for every time step in use, decoded like
@@ -100,7 +100,7 @@ impl Raster {
             (self.n_times(), bands.len(), window.height, window.width),
             out,
         )
-        .map_err(|e| Error::invalid("window", e.to_string()))
+        .map_err(|e| Error::internal(format!("window shape: {e}")))
     }
 
     /// A window relative to the subset in use, in source-grid coordinates.
@@ -145,7 +145,7 @@ impl Raster {
         let all = self.view;
         reader.read_decoded_sized(self, all, (w, h), &idx, &mut out)?;
         Array3::from_shape_vec((idx.len(), h, w), out)
-            .map_err(|e| Error::invalid("window", e.to_string()))
+            .map_err(|e| Error::internal(format!("window shape: {e}")))
     }
 }
 

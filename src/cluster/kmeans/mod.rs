@@ -360,7 +360,7 @@ impl KMeans {
         let best = best.ok_or_else(|| Error::invalid("n_init", "no run was made"))?;
         Ok(KMeansModel {
             centroids: Array2::from_shape_vec((self.k, data.d), best.centroids)
-                .map_err(|e| Error::invalid("centroids", e.to_string()))?,
+                .map_err(|e| Error::internal(format!("centroid shape: {e}")))?,
             labels: best.labels,
             counts: best.counts,
             inertia: best.inertia,
