@@ -124,6 +124,49 @@ fn compute_into_memory_matches_plain_loop() {
     }
 }
 
+/// A number on the left of an operator (`1.0 - ndvi`, `2 * ndvi`, `1 / ndvi`) is the left
+/// operand, checked against the plain loop's ndvi: subtraction and division do not commute,
+/// so an implementation that swapped the operands fails here.
+#[test]
+fn operators_with_a_number_on_the_left() {
+    let (w, h, ndvi) = reference();
+    let run = |a: LazyArray| {
+        a.chunks(333)
+            .and_then(|a| a.threads(2).progress(ProgressMode::Silent).compute())
+            .expect("compute")
+    };
+    type Case = (&'static str, LazyArray, fn(f64) -> f64);
+    let cases: [Case; 4] = [
+        ("1.0 - ndvi", 1.0 - stacked(), |v| 1.0 - v),
+        ("2 * ndvi", 2 * &stacked(), |v| 2.0 * v),
+        ("1f32 / ndvi", 1f32 / stacked(), |v| 1.0 / v),
+        ("0.5 + ndvi", 0.5f64 + &stacked(), |v| 0.5 + v),
+    ];
+    for (what, array, f) in cases {
+        let got = run(array);
+        assert_eq!(got.dim(), (1, h, w), "{what}");
+        let expected: Vec<f64> = ndvi
+            .iter()
+            .map(|&v| if v.is_nan() { v } else { f(v) })
+            .collect();
+        // 1 / ndvi is large near ndvi = 0: the tolerance is relative there.
+        let mut valid = 0;
+        for (i, (&e, &g)) in expected.iter().zip(got.iter()).enumerate() {
+            if e.is_nan() {
+                assert!(g.is_nan(), "{what}: pixel {i} should be nodata, got {g}");
+                continue;
+            }
+            if e.is_infinite() {
+                continue;
+            }
+            valid += 1;
+            let tol = 1e-6 * e.abs().max(1.0) * if what.contains('/') { 1e3 } else { 1.0 };
+            assert!((e - g as f64).abs() <= tol, "{what}: pixel {i}: {e} vs {g}");
+        }
+        assert!(valid > expected.len() / 2, "{what}: {valid} valid pixels");
+    }
+}
+
 #[test]
 fn default_chunks_are_block_aligned_and_output_keeps_georeference() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -559,6 +559,17 @@ impl LazyArray {
         self.map_exprs(|e| Expr::Unary(op, Box::new(e)))
     }
 
+    /// `scalar op self`, element-wise (the operators with a number on the left).
+    fn scalar_left(self, op: Binary, scalar: Operand) -> LazyArray {
+        match scalar {
+            Operand::Scalar(c) => {
+                self.map_exprs(|e| Expr::Binary(op, Box::new(Expr::Const(c)), Box::new(e)))
+            }
+            // only numbers reach here (the impls are for f32, f64, i32)
+            Operand::Array(other) => other.binary(op, Operand::Array(Box::new(self))),
+        }
+    }
+
     fn binary(mut self, op: Binary, other: Operand) -> LazyArray {
         match other {
             Operand::Scalar(c) => {

@@ -287,6 +287,33 @@ operator!(Sub, sub, Sub);
 operator!(Mul, mul, Mul);
 operator!(Div, div, Div);
 
+/// Operators with a number on the left (`1.0 - ndvi`, `2 * band`): the number is the
+/// left operand of the expression, so `1.0 - a` is not `a - 1.0`.
+macro_rules! scalar_left {
+    ($($scalar:ty),*) => {$(
+        scalar_left!(@op $scalar, Add, add, Add);
+        scalar_left!(@op $scalar, Sub, sub, Sub);
+        scalar_left!(@op $scalar, Mul, mul, Mul);
+        scalar_left!(@op $scalar, Div, div, Div);
+    )*};
+    (@op $scalar:ty, $trait:ident, $method:ident, $op:ident) => {
+        impl ops::$trait<LazyArray> for $scalar {
+            type Output = LazyArray;
+            fn $method(self, rhs: LazyArray) -> LazyArray {
+                rhs.scalar_left(Binary::$op, Operand::from(self))
+            }
+        }
+        impl ops::$trait<&LazyArray> for $scalar {
+            type Output = LazyArray;
+            fn $method(self, rhs: &LazyArray) -> LazyArray {
+                rhs.clone().scalar_left(Binary::$op, Operand::from(self))
+            }
+        }
+    };
+}
+
+scalar_left!(f32, f64, i32);
+
 impl ops::Neg for LazyArray {
     type Output = LazyArray;
     fn neg(self) -> LazyArray {
