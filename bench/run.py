@@ -18,6 +18,11 @@ Environment:
                         rows are replaced, the others kept and marked with their run)
     BENCH_PROFILE=1     also record each rasterlab row once with rasterlab's Profiler
                         (bench/data/profile-<row>.svg, summary in results.json)
+
+Floors, measured interleaved with the sides (same runs, medians): every row that reads a
+raster through bench_runner (ndi, product) gets the in-process decode floor (floor-decode); every row whose
+rasterlab side writes a GeoTIFF also gets the encode floor (bench_runner floor-encode: the
+file rasterlab just wrote, re-encoded from memory with the same options and threads).
 """
 
 import json
@@ -289,6 +294,22 @@ def decode_floor_side(row):
     return Side("decode floor", rl(*args))
 
 
+ENCODE = {}  # row id -> Side of the in-process encode floor (bench_runner floor-encode)
+
+
+def encode_floor_side(row):
+    """The in-process encode floor of a write row (issue 13): the GeoTIFF the rasterlab
+    side wrote in this run, read into memory (not timed) and written again from memory
+    with the creation options rasterlab used for it and the same threads, no compute.
+    None for rows whose rasterlab side writes no GeoTIFF."""
+    cmd = row.rasterlab.cmd
+    if "-o" not in cmd or not str(cmd[cmd.index("-o") + 1]).endswith(".tif"):
+        return None
+    out = Path(cmd[cmd.index("-o") + 1])
+    return Side("encode floor", rl("floor-encode", "--input", out, "--threads", threads_of(cmd),
+                                   "-o", out.with_name(out.stem + "-encode-floor.tif")))
+
+
 def run_row(row):
     log(f"{row.id}: {row.label}  (load {os.getloadavg()[0]:.2f})")
     sides = [row.rasterlab, *row.peers]
@@ -296,6 +317,11 @@ def run_row(row):
     if fl is not None:
         DECODE[row.id] = fl
         sides.append(fl)  # measured in the same run, interleaved with the sides
+    enc = encode_floor_side(row)
+    if enc is not None:
+        # after the rasterlab side in every round: it encodes the file that side just wrote
+        ENCODE[row.id] = enc
+        sides.append(enc)
     # probe rasterlab once: an unsupported workload is skipped, not retried
     for _ in range(RUNS):
         for s in sides:
@@ -406,7 +432,8 @@ def fmt(v, spec=".3f", none="n/a"):
 
 
 def table(rows_done):
-    head = ["workload", "thr", "rasterlab s", "peer", "peer s", "ratio", "goal", "RSS rl MB", "RSS peer MB", "gdal_translate s (1t/2t)", "rl/translate", "decode floor s", "rl/decode floor", "peer/decode floor"]
+    head = ["workload", "thr", "rasterlab s", "peer", "peer s", "ratio", "goal", "RSS rl MB", "RSS peer MB", "gdal_translate s (1t/2t)", "rl/translate", "decode floor s", "rl/decode floor", "peer/decode floor",
+            "encode floor s", "rl/encode floor", "rl/(decode+encode floor)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for row in rows_done:
         t = row.rasterlab.median()
@@ -428,6 +455,11 @@ def table(rows_done):
             dec_s = fmt(dm) if (dm and k == 0) else ""
             rl_dec = f"{t / dm:.2f}x" if (dm and k == 0 and t) else ""
             peer_dec = f"{pm / dm:.2f}x" if (dm and pm) else ""
+            enc = ENCODE.get(row.id)
+            em = enc.median() if enc else None
+            enc_s = fmt(em) if (em and k == 0) else ""
+            rl_enc = f"{t / em:.2f}x" if (em and k == 0 and t) else ""
+            rl_sum = f"{t / (dm + em):.2f}x" if (em and dm and k == 0 and t) else ""
             rl_cell = fmt(t) if k == 0 else '"'
             if k == 0 and row.rasterlab.unsupported:
                 rl_cell = "n/a"
@@ -446,8 +478,32 @@ def table(rows_done):
                 dec_s,
                 rl_dec,
                 peer_dec,
+                enc_s,
+                rl_enc,
+                rl_sum,
             ]) + " |")
     return "\n".join(lines)
+
+
+def encode_floor_json(row):
+    enc = ENCODE.get(row.id)
+    if enc is None:
+        return None
+    em, t = enc.median(), row.rasterlab.median()
+    dm = DECODE[row.id].median() if row.id in DECODE else None
+    return {
+        "cmd": [str(c) for c in enc.cmd],
+        "median_seconds": em,
+        "median_sync_seconds": enc.median("sync_seconds"),
+        # the same size as rasterlab's file: the same pixels and options
+        "file_bytes": enc.median("file_bytes"),
+        "rasterlab_file_bytes": row.rasterlab.median("file_bytes"),
+        "runs": enc.results,
+        "rasterlab_over_floor": (t / em) if (t and em) else None,
+        # decode + encode floors added: not a strict floor, rasterlab overlaps the two
+        "decode_plus_encode_seconds": (dm + em) if (dm and em) else None,
+        "rasterlab_over_decode_plus_encode": (t / (dm + em)) if (t and dm and em) else None,
+    }
 
 
 def machine():
@@ -525,7 +581,11 @@ def main():
         f"(1 thread / GDAL_NUM_THREADS={THREADS}): process start + decode + file write, the cost of a whole-file GDAL "
         f"conversion, too weak to steer by (rl/translate against the faster); decode floor = in-process decode of the "
         f"row's tiles and bands with the same threads (bench_runner floor-decode), measured interleaved with the sides: "
-        f"rl/decode floor is the distance from what libtiff's decoder allows.\n"
+        f"rl/decode floor is the distance from what libtiff's decoder allows; encode floor (write rows) = the "
+        f"GeoTIFF rasterlab wrote in this run, read into memory untimed, written again from memory with the same "
+        f"creation options and threads and closed (bench_runner floor-encode), interleaved likewise: rl/encode floor "
+        f"is the distance from what GTiff's encoder allows; rl/(decode+encode floor) against the sum, which is not a "
+        f"strict floor (rasterlab overlaps decoding and encoding on its threads).\n"
     )
     print()
     print(text)
@@ -562,6 +622,7 @@ def main():
                      "peers_over_floor": {p.name: p.median() / DECODE[row.id].median() for p in row.peers
                                           if p.median() and DECODE[row.id].median()}}
                     if row.id in DECODE else None),
+                "encode_floor": encode_floor_json(row),
                 "sides": [
                     {"name": s.name, "cmd": [str(c) for c in s.cmd], "unsupported": s.unsupported or None,
                      "median_seconds": s.median(), "median_maxrss_mb": s.median("maxrss_mb"),

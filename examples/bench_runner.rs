@@ -11,6 +11,8 @@
 //! cargo run --release --example bench_runner -- kmeans --input bench/data/pixels.f32 --threads 2
 //! cargo run --release --example bench_runner -- spectral --input bench/data/rain_samples.f32 --mode exact
 //! cargo run --release --example bench_runner -- gen-rain -o bench/data
+//! cargo run --release --example bench_runner -- floor-decode --input bench/data/mosaic.tif --bands 1,2,3
+//! cargo run --release --example bench_runner -- floor-encode --input out.tif -o floor.tif --threads 2
 //! ```
 //!
 //! Only the public API is used. `--profile FILE.svg` also records the run with the
@@ -50,6 +52,15 @@ enum Workload {
     /// `ndi` reads, green and red of a 3-band file, or band 1 of each stacked file) in the
     /// file's native type. No computation, no output: what libtiff's decoder allows.
     FloorDecode,
+    /// The in-process encode floor of a write row: the GeoTIFF rasterlab wrote (`--input`,
+    /// float32) is read into memory first, tile by tile (not timed), then written again
+    /// to `-o` with the creation options rasterlab's save used for it (tiling, block size
+    /// and compression and predictor as found in that file; `NUM_THREADS=--threads`,
+    /// `BIGTIFF=IF_SAFER`, `INTERLEAVE=BAND`, as `raster::write` sets them), tile by tile
+    /// in row-major order, from one thread, as rasterlab's single writer does. Timed: from
+    /// creating the file to closing it. No computation, no decode: what GTiff's encoder
+    /// allows for this output.
+    FloorEncode,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -71,7 +82,7 @@ struct Args {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Output file (product).
+    /// Output file (product, floor-encode).
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// Only the window `WxH` at the top-left corner (noop).
@@ -307,6 +318,173 @@ fn floor_decode(inputs: &[String], bands: &[usize], threads: usize) -> rasterlab
     Ok(total)
 }
 
+/// The creation options rasterlab's save uses (`raster::write::creation_options`) for
+/// the GeoTIFF `reference`, read back from it: its block size, compression and predictor;
+/// `NUM_THREADS` is the run's threads (not recorded in a file).
+fn encode_options(reference: &gdal::Dataset, threads: usize) -> rasterlab::Result<Vec<String>> {
+    use gdal::Metadata;
+    let band = reference
+        .rasterband(1)
+        .map_err(|e| rasterlab::Error::invalid("floor-encode", e.to_string()))?;
+    let (bw, bh) = band.block_size();
+    let structure = |key: &str| reference.metadata_item(key, "IMAGE_STRUCTURE");
+    // rasterlab always writes tiles, multiples of 16 as the TIFF spec requires; anything
+    // else (a striped file's blocks of whole rows) is not one of its outputs.
+    if bw % 16 != 0 || bh % 16 != 0 {
+        return Err(rasterlab::Error::invalid(
+            "floor-encode",
+            format!("the reference is not tiled (blocks {bw} x {bh})"),
+        ));
+    }
+    let mut opts = vec![
+        "TILED=YES".to_string(),
+        format!("BLOCKXSIZE={bw}"),
+        format!("BLOCKYSIZE={bh}"),
+        format!(
+            "COMPRESS={}",
+            structure("COMPRESSION").unwrap_or_else(|| "NONE".into())
+        ),
+        format!("NUM_THREADS={}", threads.max(1)),
+        "BIGTIFF=IF_SAFER".to_string(),
+        "INTERLEAVE=BAND".to_string(),
+    ];
+    if let Some(p) = structure("PREDICTOR").filter(|p| p != "1") {
+        opts.push(format!("PREDICTOR={p}"));
+    }
+    Ok(opts)
+}
+
+/// What [`floor_encode`] measured.
+struct EncodeFloor {
+    /// Creating the file, writing every tile and closing it.
+    seconds: f64,
+    /// `fsync` of the closed file (rasterlab's save does it before its rename): not in
+    /// `seconds`, reported apart.
+    sync_seconds: f64,
+    file_bytes: u64,
+    tiles: usize,
+    options: Vec<String>,
+}
+
+/// Writes the pixels of the float32 GeoTIFF `reference` to `output` with the options of
+/// [`encode_options`]; only the write is timed (see `Workload::FloorEncode`).
+fn floor_encode(
+    reference: &str,
+    output: &std::path::Path,
+    threads: usize,
+) -> rasterlab::Result<EncodeFloor> {
+    use gdal::Metadata;
+    let gdal_err =
+        |e: gdal::errors::GdalError| rasterlab::Error::invalid("floor-encode", e.to_string());
+    // The block cache rasterlab's runs get (`raster::limit_gdal_cache`), unless the user
+    // sets one.
+    if std::env::var_os("GDAL_CACHEMAX").is_none() {
+        // SAFETY: sets a process-wide integer in GDAL.
+        unsafe { gdal_sys::GDALSetCacheMax64(64 << 20) };
+    }
+    // Not timed: the pixels, tile by tile, and the header of the reference.
+    let src = gdal::Dataset::open(reference).map_err(gdal_err)?;
+    let options = encode_options(&src, threads)?;
+    let (w, h) = src.raster_size();
+    let nb = src.raster_count();
+    let first = src.rasterband(1).map_err(gdal_err)?;
+    if first.band_type() != gdal::raster::GdalDataType::Float32 {
+        return Err(rasterlab::Error::invalid(
+            "floor-encode",
+            format!("{reference}: {}, not float32", first.band_type()),
+        ));
+    }
+    let (bw, bh) = first.block_size();
+    let nodata = first.no_data_value();
+    let names: Vec<String> = (1..=nb)
+        .map(|b| {
+            src.rasterband(b)
+                .map(|band| band.description().unwrap_or_default())
+        })
+        .collect::<Result<_, _>>()
+        .map_err(gdal_err)?;
+    let geo = src.geo_transform().ok();
+    let wkt = src.projection();
+    let mut tiles = Vec::new();
+    for ty in 0..h.div_ceil(bh) {
+        for tx in 0..w.div_ceil(bw) {
+            let (x, y) = (tx * bw, ty * bh);
+            let size = (bw.min(w - x), bh.min(h - y));
+            let mut bands = Vec::with_capacity(nb);
+            for b in 1..=nb {
+                let band = src.rasterband(b).map_err(gdal_err)?;
+                bands.push(
+                    band.read_as::<f32>((x as isize, y as isize), size, size, None)
+                        .map_err(gdal_err)?,
+                );
+            }
+            tiles.push(((x, y), size, bands));
+        }
+    }
+    drop(src);
+    if output.exists() {
+        std::fs::remove_file(output).map_err(|source| rasterlab::Error::Io {
+            path: output.to_path_buf(),
+            source,
+        })?;
+    }
+    let mut list = gdal::raster::RasterCreationOptions::new();
+    for o in &options {
+        list.add_string(o).map_err(gdal_err)?;
+    }
+    let driver = gdal::DriverManager::get_driver_by_name("GTiff").map_err(gdal_err)?;
+    // Timed: what rasterlab's writer does with the pixels once computed.
+    let t0 = Instant::now();
+    let mut ds = driver
+        .create_with_band_type_with_options::<f32, _>(output, w, h, nb, &list)
+        .map_err(gdal_err)?;
+    if let Some(g) = geo {
+        ds.set_geo_transform(&g).map_err(gdal_err)?;
+    }
+    if !wkt.is_empty() {
+        ds.set_projection(&wkt).map_err(gdal_err)?;
+    }
+    for (b, name) in (1..=nb).zip(&names) {
+        ds.rasterband(b)
+            .and_then(|mut band| {
+                band.set_no_data_value(nodata)?;
+                if !name.is_empty() {
+                    band.set_description(name)?;
+                }
+                Ok(())
+            })
+            .map_err(gdal_err)?;
+    }
+    let n_tiles = tiles.len();
+    for ((x, y), size, bands) in tiles.iter_mut() {
+        for (b, buf) in bands.iter_mut().enumerate() {
+            ds.rasterband(b + 1)
+                .and_then(|mut band| band.write((*x as isize, *y as isize), *size, buf))
+                .map_err(gdal_err)?;
+        }
+    }
+    // SAFETY: a valid dataset handle, owned by `ds` until the close below.
+    unsafe { gdal_sys::GDALFlushCache(ds.c_dataset()) };
+    ds.close().map_err(gdal_err)?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let io = |source| rasterlab::Error::Io {
+        path: output.to_path_buf(),
+        source,
+    };
+    let t1 = Instant::now();
+    std::fs::File::open(output)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
+    let sync_seconds = t1.elapsed().as_secs_f64();
+    Ok(EncodeFloor {
+        seconds,
+        sync_seconds,
+        file_bytes: std::fs::metadata(output).map_err(io)?.len(),
+        tiles: n_tiles,
+        options,
+    })
+}
+
 fn run(args: &Args, prof: Option<&Profiler>) -> rasterlab::Result<String> {
     let observe = |a: LazyArray| match prof {
         Some(p) => a.observe(p),
@@ -482,6 +660,21 @@ fn run(args: &Args, prof: Option<&Profiler>) -> rasterlab::Result<String> {
             let blocks = floor_decode(&args.input, &bands, args.threads)?;
             let secs = t0.elapsed().as_secs_f64();
             format!(r#"{{"seconds": {secs:.6}, "blocks": {blocks}}}"#)
+        }
+        Workload::FloorEncode => {
+            let out = args
+                .output
+                .clone()
+                .ok_or_else(|| rasterlab::Error::invalid("output", "give -o FILE"))?;
+            let f = floor_encode(&args.input[0], &out, args.threads)?;
+            format!(
+                r#"{{"seconds": {:.6}, "sync_seconds": {:.6}, "file_bytes": {}, "tiles": {}, "options": {:?}}}"#,
+                f.seconds,
+                f.sync_seconds,
+                f.file_bytes,
+                f.tiles,
+                f.options.join(" ")
+            )
         }
         Workload::GenRain => {
             let dir = args
