@@ -35,9 +35,9 @@ pub fn run(args: RunArgs, cancel: &CancelToken) -> rasterlab::Result<Option<Save
     if let Some(out) = &args.output {
         save = save.output(out);
     }
-    super::check_output_path(save.path())?;
+    crate::output::check_output_path(save.path())?;
     if let Some(svg) = &args.profile {
-        super::check_output_path(svg)?;
+        crate::output::check_output_path(svg)?;
         rasterlab::raster::output::check_distinct(&[svg.as_path()], &[save.path().to_path_buf()])?;
     }
     save = save.cancel_on(cancel).progress(if args.quiet {
@@ -49,7 +49,7 @@ pub fn run(args: RunArgs, cancel: &CancelToken) -> rasterlab::Result<Option<Save
         save = save.threads(t);
     }
     if let Some(m) = &args.memory {
-        save = save.memory(super::parse_memory(m)?);
+        save = save.memory(crate::output::parse_memory(m)?);
     }
     let profiler = args.profile.as_ref().map(|_| Profiler::new());
     if let Some(p) = &profiler {
