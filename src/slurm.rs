@@ -32,7 +32,7 @@
 //!     .run_plan("/scratch/me/ndvi.plan.json", "/scratch/me/ndvi.tif");
 //! let script = job.job_script()?;
 //! assert!(script.contains("#SBATCH --nodes=2"));
-//! assert!(script.contains("srun 'rasterlab' 'run' '/scratch/me/ndvi.plan.json'"));
+//! assert!(script.contains("srun --mpi='pmix' 'rasterlab' 'run' '/scratch/me/ndvi.plan.json'"));
 //! // job.submit()? would hand it to sbatch and return the job id.
 //! # Ok(())
 //! # }
