@@ -56,6 +56,7 @@ test: setup
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --features $(FEATURES) -- -D warnings
 	cargo clippy --lib --no-default-features -- -D warnings
+	cargo clippy --lib --no-default-features --features profile -- -D warnings
 	cargo test --all-targets --features $(FEATURES)
 	cargo test --doc --features $(FEATURES)
 

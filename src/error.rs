@@ -300,6 +300,8 @@ impl Error {
 
     /// An [`Error::System`]: the operating system refused `what` (not a file: those are
     /// [`Error::Io`]).
+    // only the dashboard and the profiler ask the OS for sockets and threads
+    #[cfg_attr(not(any(feature = "dashboard", feature = "profile")), allow(dead_code))]
     pub(crate) fn system(
         what: &'static str,
     ) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> Error {

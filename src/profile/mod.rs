@@ -56,6 +56,8 @@ pub use cache::{CacheProfiler, CacheSummary, ChunkRead};
 pub use figure::Figure;
 use figure::render_svg;
 pub use resources::ResourceProfiler;
+// the dashboard's sampler thread reads the process through it
+#[cfg(feature = "dashboard")]
 pub(crate) use sampler::ProcessSampler;
 // `TaskKind` lives in the runtime layer (`observe`), where the executor records tasks.
 pub use crate::runtime::observe::TaskKind;

@@ -38,6 +38,8 @@ impl ProcessSampler {
     /// [`measured_percent`]; `previous` is repeated for a window too short) and RSS in bytes.
     /// `None` when the process cannot be read. Short windows are measured together: the
     /// window restarts only once it was long enough.
+    // the resource profiler reads through `sample_window`; the dashboard through this
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
     pub(crate) fn sample(&mut self, previous: Option<f32>) -> Option<(Instant, f32, u64)> {
         self.sample_window(false)
             .map(|(at, cpu, rss)| (at, cpu.unwrap_or(previous.unwrap_or(0.0)), rss))
