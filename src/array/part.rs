@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::LazyArray;
 use crate::error::{Error, Result};
 use crate::raster::Reader;
-use crate::runtime::exec::{Idle, RunStats, Windows, run_chunks_idle};
+use crate::runtime::exec::{Idle, RunStats, Windows, in_chunk, run_chunks_idle};
 use crate::runtime::grid::{ChunkGrid, Window};
 use crate::runtime::panic::panic_message;
 use crate::runtime::progress::Progress;
@@ -24,21 +24,6 @@ impl Windows for Part<'_> {
     }
     fn window(&self, index: usize) -> Option<Window> {
         self.grid.window(*self.ids.get(index)?)
-    }
-}
-
-/// Chunk `chunk` of `grid` in errors: the grid's index, not the index in a part.
-fn name_chunk(chunk: usize, window: Window, e: Error) -> Error {
-    match e {
-        Error::Chunk { .. }
-        | Error::Panic { .. }
-        | Error::Cancelled { .. }
-        | Error::Write { .. } => e,
-        other => Error::Chunk {
-            chunk,
-            window,
-            source: Box::new(other),
-        },
     }
 }
 
@@ -103,11 +88,11 @@ impl LazyArray {
                     task: format!("chunk {id} ({w})"),
                     message: panic_message(payload.as_ref()),
                 })?
-                .map_err(|e| name_chunk(id, w, e))
+                .map_err(|e| in_chunk(id, w, e))
             },
             |i, w, t| {
                 let id = global(i);
-                sink(id, w, t).map_err(|e| name_chunk(id, w, e))
+                sink(id, w, t).map_err(|e| in_chunk(id, w, e))
             },
             idle,
             &mut progress,

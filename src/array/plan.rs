@@ -149,7 +149,7 @@ impl PartialEq for LazyArray {
     }
 }
 
-fn invalid_plan(e: serde_json::Error) -> Error {
+pub(crate) fn invalid_plan(e: serde_json::Error) -> Error {
     let reason = e.to_string();
     // serde_json appends " at line L column C", which the error says on its own.
     let reason = match reason.rfind(" at line ") {
@@ -219,25 +219,34 @@ impl LazyArray {
     /// parts that do not fit together). Files are not opened: a plan whose files are
     /// gone fails when it runs, as [`Error::NotFound`].
     pub fn from_json(text: &str) -> Result<LazyArray> {
-        let header: Header = serde_json::from_str(text).map_err(invalid_plan)?;
-        if let Some(found) = header.version
-            && found != PLAN_VERSION
-        {
-            return Err(Error::PlanVersion {
-                found,
-                supported: PLAN_VERSION,
-            });
-        }
+        check_version(text)?;
         let plan: Plan = serde_json::from_str(text).map_err(invalid_plan)?;
         // Checks across parts of the plan run once it is read: where reading stopped is
         // the end of the text.
-        plan.into_array().map_err(|reason| {
-            let last = text.trim_end();
-            Error::InvalidPlan {
-                line: 1 + last.matches('\n').count(),
-                column: last.len() - last.rfind('\n').map_or(0, |i| i + 1),
-                reason,
-            }
-        })
+        plan.into_array().map_err(|reason| at_end(text, reason))
+    }
+}
+
+/// Refuses a plan of another format version before its fields are read, so that a newer
+/// format is reported as such (shared by array plans and save plans).
+pub(crate) fn check_version(text: &str) -> Result<()> {
+    let header: Header = serde_json::from_str(text).map_err(invalid_plan)?;
+    match header.version {
+        Some(found) if found != PLAN_VERSION => Err(Error::PlanVersion {
+            found,
+            supported: PLAN_VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// An [`Error::InvalidPlan`] at the end of `text`: for checks that run once the whole
+/// plan is read.
+pub(crate) fn at_end(text: &str, reason: String) -> Error {
+    let last = text.trim_end();
+    Error::InvalidPlan {
+        line: 1 + last.matches('\n').count(),
+        column: last.len() - last.rfind('\n').map_or(0, |i| i + 1),
+        reason,
     }
 }

@@ -61,7 +61,7 @@ impl Windows for crate::runtime::grid::ChunkGrid {
 
 /// Names the chunk in an error unless it already does, or the error is about the whole
 /// run (a cancelled run, a failed output write) rather than this chunk.
-fn in_chunk(chunk: usize, window: Window, e: Error) -> Error {
+pub(crate) fn in_chunk(chunk: usize, window: Window, e: Error) -> Error {
     match e {
         Error::Chunk { .. }
         | Error::Panic { .. }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{LazyArray, Save};
 use crate::array::PLAN_VERSION;
+use crate::array::plan::{at_end, check_version, invalid_plan};
 use crate::error::{Error, Result};
 use crate::raster::write::{Compression, Layout};
 
@@ -35,25 +36,6 @@ struct SavePlan {
     chunks: Option<usize>,
     /// The computation ([`LazyArray::to_json`]).
     array: LazyArray,
-}
-
-/// Only `version`, read first so that a newer format is reported as such.
-#[derive(Deserialize)]
-struct Header {
-    version: Option<u32>,
-}
-
-fn invalid(e: &serde_json::Error) -> Error {
-    let reason = e.to_string();
-    let reason = match reason.rfind(" at line ") {
-        Some(at) if e.line() > 0 => reason[..at].to_string(),
-        _ => reason,
-    };
-    Error::InvalidPlan {
-        line: e.line(),
-        column: e.column(),
-        reason,
-    }
 }
 
 impl PartialEq for Save {
@@ -156,24 +138,9 @@ impl Save {
     /// function cannot travel in a plan), [`Error::InvalidPlan`] with line and column for
     /// text that is not a plan.
     pub fn from_plan(text: &str) -> Result<Save> {
-        let header: Header = serde_json::from_str(text).map_err(|e| invalid(&e))?;
-        if let Some(found) = header.version
-            && found != PLAN_VERSION
-        {
-            return Err(Error::PlanVersion {
-                found,
-                supported: PLAN_VERSION,
-            });
-        }
-        let plan: SavePlan = serde_json::from_str(text).map_err(|e| invalid(&e))?;
-        let at_end = |reason: String| {
-            let last = text.trim_end();
-            Error::InvalidPlan {
-                line: 1 + last.matches('\n').count(),
-                column: last.len() - last.rfind('\n').map_or(0, |i| i + 1),
-                reason,
-            }
-        };
+        check_version(text)?;
+        let plan: SavePlan = serde_json::from_str(text).map_err(invalid_plan)?;
+        let at_end = |reason: String| at_end(text, reason);
         if [
             "map_blocks",
             "try_map_blocks",
