@@ -93,8 +93,14 @@ fn wait_for_tmpdir(pid: u32) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-        if exe.file_name().is_some_and(|n| n == "evcxr_jupyter") {
-            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        // The kernel points `exe` at the new program before it has laid out the new
+        // environment: for that moment `environ` reads empty, so an empty read is retried.
+        let environ = if exe.file_name().is_some_and(|n| n == "evcxr_jupyter") {
+            std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if !environ.is_empty() {
             let found = environ
                 .split(|&b| b == 0)
                 .find_map(|kv| kv.strip_prefix(b"EVCXR_TMPDIR="))
