@@ -232,6 +232,9 @@ fn fails_cleanly(fault: &str, expect: &[&str]) {
             "red",
             "--chunks",
             "256",
+            // Uncompressed, so that the writing rank computes chunks too (see below).
+            "--compress",
+            "none",
             "--quiet",
             "-o",
             "out.tif",
@@ -253,7 +256,8 @@ fn fails_cleanly(fault: &str, expect: &[&str]) {
     );
 }
 
-// The 8 x 8 grid of 256-pixel chunks is split 32/32: chunk 40 is rank 1's, 5 rank 0's.
+// The 8 x 8 grid of 256-pixel chunks, saved uncompressed, is split about 30/34 (the
+// writing rank computes a little less): chunk 40 is rank 1's, 5 rank 0's.
 
 #[test]
 fn a_chunk_that_fails_on_a_rank_ends_the_job() {
@@ -413,6 +417,9 @@ fn the_profile_of_a_run_on_ranks_shows_every_rank() {
             "512",
             "--threads",
             "1",
+            // Uncompressed, so that the writing rank computes chunks too.
+            "--compress",
+            "none",
             "--quiet",
             "--profile",
             "p.svg",
@@ -426,6 +433,45 @@ fn the_profile_of_a_run_on_ranks_shows_every_rank() {
     for row in ["r0 worker 0", "r0 writer", "r1 worker 0"] {
         assert!(svg.contains(row), "no timeline row {row:?} in the profile");
     }
+    // LZW (the default): encoding every rank's tiles is a full share of the work for
+    // the writing rank, so it computes none of the chunks (array/save/ranks.rs).
+    let lzw = mpirun(
+        2,
+        dir.path(),
+        &[
+            "ndi",
+            &s,
+            "--band-names",
+            "blue,green,red",
+            "--a",
+            "green",
+            "--b",
+            "red",
+            "--chunks",
+            "512",
+            "--threads",
+            "1",
+            "--quiet",
+            "--profile",
+            "lzw.svg",
+            "-o",
+            "lzw.tif",
+        ],
+        &[],
+    );
+    ok(&lzw, "mpirun -n 2 ndi --profile (LZW)");
+    let lzw_svg =
+        std::fs::read_to_string(dir.path().join("lzw.svg")).expect("the profile was written");
+    assert!(lzw_svg.contains("r1 worker 0") && lzw_svg.contains("r0 writer"));
+    assert!(
+        !lzw_svg.contains("r0 worker"),
+        "the writing rank computed chunks of an LZW save"
+    );
+    assert_same_pixels(
+        &dir.path().join("o.tif"),
+        &dir.path().join("lzw.tif"),
+        "LZW",
+    );
     // The grid, as GDAL gives the scene's size: chunks of 512 x 512.
     let ds = gdal::Dataset::open(data(SCENE)).expect("open the scene");
     let (w, h) = ds.raster_size();

@@ -32,15 +32,38 @@ impl Windows for Part<'_> {
 /// about the same number of pixels, hence bytes read, computed and sent. Part `part`'s
 /// chunk indices.
 pub(crate) fn split(grid: &ChunkGrid, parts: usize, part: usize) -> Vec<usize> {
-    let parts = parts.max(1) as u128;
+    split_with_first(grid, parts, part, 1.0 / parts.max(1) as f64)
+}
+
+/// [`split`], but part 0 takes only `first` of the pixels (at most an equal share) and
+/// the other parts share the rest equally: the writing rank, which also encodes every
+/// other rank's chunks, computes less.
+pub(crate) fn split_with_first(
+    grid: &ChunkGrid,
+    parts: usize,
+    part: usize,
+    first: f64,
+) -> Vec<usize> {
+    let parts = parts.max(1);
+    let first = if parts == 1 {
+        1.0
+    } else {
+        first.clamp(0.0, 1.0 / parts as f64)
+    };
     let total: u128 = grid.iter().map(|w| w.len() as u128).sum();
     let mut before = 0u128;
     let mut mine = Vec::new();
     for (i, w) in grid.iter().enumerate() {
         let len = w.len() as u128;
         // A chunk belongs to the part its middle pixel falls in.
-        let owner = ((before + len / 2) * parts / total.max(1)).min(parts - 1);
-        if owner == part as u128 {
+        let at = (before + len / 2) as f64 / total.max(1) as f64;
+        let owner = if at < first {
+            0
+        } else {
+            let rest = (at - first) / (1.0 - first);
+            1 + ((rest * (parts - 1) as f64) as usize).min(parts - 2)
+        };
+        if owner == part {
             mine.push(i);
         }
         before += len;
@@ -143,5 +166,70 @@ impl LazyArray {
         )?;
         out.sort_by_key(|(id, _)| *id);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every chunk has exactly one owner, each part's chunks are one contiguous run, and
+    /// the parts' pixel counts are within one chunk of their targets.
+    fn check(grid: &ChunkGrid, parts: usize, first: f64) -> Vec<Vec<usize>> {
+        let all: Vec<Vec<usize>> = (0..parts)
+            .map(|p| split_with_first(grid, parts, p, first))
+            .collect();
+        let mut seen: Vec<usize> = all.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..grid.len()).collect::<Vec<_>>());
+        for ids in &all {
+            assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+        }
+        let px = |ids: &[usize]| -> f64 {
+            ids.iter()
+                .filter_map(|&i| grid.window(i))
+                .map(|w| w.len() as f64)
+                .sum()
+        };
+        let total = px(&(0..grid.len()).collect::<Vec<_>>());
+        let biggest = grid.iter().map(|w| w.len()).max().unwrap_or(0) as f64;
+        let first = first.clamp(0.0, 1.0 / parts as f64);
+        for (p, ids) in all.iter().enumerate() {
+            let target = if p == 0 {
+                first
+            } else {
+                (1.0 - first) / (parts - 1) as f64
+            } * total;
+            assert!(
+                (px(ids) - target).abs() <= biggest,
+                "part {p}: {} px, target {target}",
+                px(ids)
+            );
+        }
+        all
+    }
+
+    #[test]
+    fn equal_split_is_the_first_share_of_one_over_parts() -> Result<()> {
+        let grid = ChunkGrid::new(2041, 1860, 256, 256)?;
+        for parts in 1..6 {
+            let all = check(&grid, parts, 1.0 / parts as f64);
+            for (p, ids) in all.iter().enumerate() {
+                assert_eq!(ids, &split(&grid, parts, p));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_writer_share_shrinks_part_zero_only() -> Result<()> {
+        let grid = ChunkGrid::new(8164, 7440, 1024, 1024)?;
+        assert!(check(&grid, 2, 0.0)[0].is_empty());
+        assert!(check(&grid, 3, 0.0)[0].is_empty());
+        let some = check(&grid, 2, 0.15);
+        assert!(!some[0].is_empty() && some[0].len() < some[1].len() / 3);
+        // More than an equal share is capped at it.
+        assert_eq!(check(&grid, 4, 0.9), check(&grid, 4, 0.25));
+        Ok(())
     }
 }

@@ -29,6 +29,16 @@ impl OutputType {
         !matches!(self, OutputType::Float32 | OutputType::Float64)
     }
 
+    /// Bytes per stored value.
+    pub fn bytes(self) -> u8 {
+        match self {
+            OutputType::Byte => 1,
+            OutputType::UInt16 | OutputType::Int16 => 2,
+            OutputType::Int32 | OutputType::Float32 => 4,
+            OutputType::Float64 => 8,
+        }
+    }
+
     /// The range of values the type holds.
     pub fn range(self) -> (f64, f64) {
         match self {

@@ -5,6 +5,8 @@
 //!   [`PoolPlan`](resources::PoolPlan) derived from it.
 //! - [`context`]: the one [`Runtime`] value (pool plan, progress, observer) built in one
 //!   place and passed down; it starts every pool.
+//! - `affinity` (crate-private, feature `mpi`): widening a thread's CPU affinity for the
+//!   threads it starts (the writing rank's encoder).
 //! - [`cancel`]: [`CancelToken`](cancel::CancelToken), a cooperative stop.
 //! - [`progress`]: progress bars and lines.
 //! - [`observe`]: the [`RunObserver`](observe::RunObserver) trait that profilers and the
@@ -16,6 +18,8 @@
 //! the others, `context` on `resources`, `progress` and `observe`, `resources` on the
 //! crate-private cgroup parsers).
 
+#[cfg(feature = "mpi")]
+pub(crate) mod affinity;
 pub mod cancel;
 mod cgroup;
 pub mod context;
