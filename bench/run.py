@@ -107,6 +107,9 @@ class Row:
     quick: bool = False
     notes: str = ""
     max_ratio: float = None  # peer / rasterlab wanted at most this (the MPI row: ranks vs threads)
+    # Measured interleaved with the sides but not compared as peers: (name, Side) pairs
+    # (the MPI row: the launcher's and MPI's fixed start-up and finalize cost).
+    extras: list = field(default_factory=list)
 
 
 def rl(*args):
@@ -155,7 +158,13 @@ def rows(t):
             "W3-mpi", f"W3 ndi mosaic -> LZW, 1 process x {T} thr vs mpirun -n {T} x 1 thr",
             Side("rasterlab 1 process", [str(RLBIN), *map(str, ndi), "--threads", T, "-o", out / "w3-mpi-1.tif"], whole=True),
             [Side(f"mpirun -n {T} x 1 thread", ["mpirun", "-n", T, str(RLBIN), *map(str, ndi), "--threads", "1", "-o", out / "w3-mpi-n.tif"], whole=True)],
-            max_ratio=1.15, check="file"))
+            max_ratio=1.15, check="file",
+            # Open MPI's fixed cost, the same in every MPI run whatever its size: mpirun
+            # starting the ranks, MPI_Init (here ~0.23 s, mostly UCX probing for network
+            # hardware) and MPI_Finalize, as the wall time of `rasterlab info` under
+            # mpirun minus the same command in one process.
+            extras=[("mpi", Side(f"mpirun -n {T} rasterlab info", ["mpirun", "-n", T, str(RLBIN), "info", MOSAIC], whole=True)),
+                    ("one", Side("rasterlab info", [str(RLBIN), "info", MOSAIC], whole=True))]))
     r.append(Row(
         "W4-kmeans", "W4 k-means k=8, 3,169,229 x 3",
         Side("rasterlab", rl("kmeans", "--input", PIXELS, "--threads", T, "-o", out / "w4-rl.npy")),
@@ -312,7 +321,7 @@ def encode_floor_side(row):
 
 def run_row(row):
     log(f"{row.id}: {row.label}  (load {os.getloadavg()[0]:.2f})")
-    sides = [row.rasterlab, *row.peers]
+    sides = [row.rasterlab, *row.peers, *(side for _, side in row.extras)]
     fl = decode_floor_side(row)
     if fl is not None:
         DECODE[row.id] = fl
@@ -429,6 +438,32 @@ def check(row):
 
 def fmt(v, spec=".3f", none="n/a"):
     return none if v is None else format(v, spec)
+
+
+def mpi_fixed(row):
+    """(fixed seconds, ratio net of them) of a row with MPI start-up extras, else None."""
+    ex = dict(row.extras)
+    if "mpi" not in ex or "one" not in ex:
+        return None
+    m, o = ex["mpi"].median(), ex["one"].median()
+    t, p = row.rasterlab.median(), (row.peers[0].median() if row.peers else None)
+    if None in (m, o, t, p) or not t:
+        return None
+    fixed = max(m - o, 0.0)
+    return fixed, (p - fixed) / t
+
+
+def mpi_fixed_json(row):
+    ex = dict(row.extras)
+    if not ex:
+        return {}
+    fixed = mpi_fixed(row)
+    return {
+        "extras": [{"name": s.name, "cmd": [str(c) for c in s.cmd], "median_seconds": s.median(),
+                    "runs": s.results} for s in ex.values()],
+        "mpi_fixed_seconds": fixed[0] if fixed else None,
+        "ratio_net_of_mpi_fixed": fixed[1] if fixed else None,
+    }
 
 
 def table(rows_done):
@@ -592,6 +627,10 @@ def main():
     print(footer)
     for row in sel:
         print(f"  {row.id}: {checks[row.id]}")
+        fixed = mpi_fixed(row)
+        if fixed:
+            print(f"  {row.id}: Open MPI's fixed start-up + finalize {fixed[0]:.3f} s (mpirun rasterlab info - "
+                  f"rasterlab info); ratio without it {fixed[1]:.2f}x")
     results = {
         "command": cmd,
         "started": started.isoformat(),
@@ -623,6 +662,7 @@ def main():
                                           if p.median() and DECODE[row.id].median()}}
                     if row.id in DECODE else None),
                 "encode_floor": encode_floor_json(row),
+                **mpi_fixed_json(row),
                 "sides": [
                     {"name": s.name, "cmd": [str(c) for c in s.cmd], "unsupported": s.unsupported or None,
                      "median_seconds": s.median(), "median_maxrss_mb": s.median("maxrss_mb"),
