@@ -395,73 +395,58 @@ fn a_plan_cannot_carry_map_blocks() {
     assert!(err.to_string().contains("mpirun"), "{err}");
 }
 
+/// `mpirun -n 2 rasterlab ndi` of the scene in chunks of 512 on 1 thread per rank with
+/// `--compress COMPRESS`, writing `NAME.tif` and the profile `NAME.svg` into `dir`; the
+/// profile's text.
+fn profiled_ndi_on_ranks(dir: &Path, compress: &str, name: &str) -> String {
+    let s = scene();
+    let (tif, svg) = (format!("{name}.tif"), format!("{name}.svg"));
+    let out = mpirun(
+        2,
+        dir,
+        &[
+            "ndi",
+            &s,
+            "--band-names",
+            "blue,green,red",
+            "--a",
+            "green",
+            "--b",
+            "red",
+            "--chunks",
+            "512",
+            "--threads",
+            "1",
+            "--compress",
+            compress,
+            "--quiet",
+            "--profile",
+            &svg,
+            "-o",
+            &tif,
+        ],
+        &[],
+    );
+    ok(
+        &out,
+        &format!("mpirun -n 2 ndi --profile --compress {compress}"),
+    );
+    std::fs::read_to_string(dir.join(&svg)).expect("the profile was written")
+}
+
 /// `--profile` under mpirun: rank 0's figure has a timeline row per rank and thread, and
 /// one compute rectangle per chunk of the grid, whichever rank computed it.
 #[test]
 fn the_profile_of_a_run_on_ranks_shows_every_rank() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let s = scene();
-    let out = mpirun(
-        2,
-        dir.path(),
-        &[
-            "ndi",
-            &s,
-            "--band-names",
-            "blue,green,red",
-            "--a",
-            "green",
-            "--b",
-            "red",
-            "--chunks",
-            "512",
-            "--threads",
-            "1",
-            // Uncompressed, so that the writing rank computes chunks too.
-            "--compress",
-            "none",
-            "--quiet",
-            "--profile",
-            "p.svg",
-            "-o",
-            "o.tif",
-        ],
-        &[],
-    );
-    ok(&out, "mpirun -n 2 ndi --profile");
-    let svg = std::fs::read_to_string(dir.path().join("p.svg")).expect("the profile was written");
+    // Uncompressed, so that the writing rank computes chunks too.
+    let svg = profiled_ndi_on_ranks(dir.path(), "none", "o");
     for row in ["r0 worker 0", "r0 writer", "r1 worker 0"] {
         assert!(svg.contains(row), "no timeline row {row:?} in the profile");
     }
     // LZW (the default): encoding every rank's tiles is a full share of the work for
     // the writing rank, so it computes none of the chunks (array/save/ranks.rs).
-    let lzw = mpirun(
-        2,
-        dir.path(),
-        &[
-            "ndi",
-            &s,
-            "--band-names",
-            "blue,green,red",
-            "--a",
-            "green",
-            "--b",
-            "red",
-            "--chunks",
-            "512",
-            "--threads",
-            "1",
-            "--quiet",
-            "--profile",
-            "lzw.svg",
-            "-o",
-            "lzw.tif",
-        ],
-        &[],
-    );
-    ok(&lzw, "mpirun -n 2 ndi --profile (LZW)");
-    let lzw_svg =
-        std::fs::read_to_string(dir.path().join("lzw.svg")).expect("the profile was written");
+    let lzw_svg = profiled_ndi_on_ranks(dir.path(), "lzw", "lzw");
     assert!(lzw_svg.contains("r1 worker 0") && lzw_svg.contains("r0 writer"));
     assert!(
         !lzw_svg.contains("r0 worker"),

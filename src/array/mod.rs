@@ -324,6 +324,12 @@ impl LazyArray {
         bands
     }
 
+    /// Bytes of the input bands this array reads (every time step), as stored.
+    fn input_bytes(&self) -> u64 {
+        self.raster.nbytes() * self.input_bands().len() as u64
+            / self.raster.band_count().max(1) as u64
+    }
+
     /// Bytes held per pixel while a chunk is in flight: decoded inputs for every time
     /// step, one time series being built, temporaries, and the output bands.
     fn bytes_per_pixel(&self) -> Result<usize> {

@@ -275,9 +275,6 @@ impl Save {
         start: std::time::Instant,
         chunks_elapsed: Duration,
     ) -> SaveReport {
-        let raster = job.array.raster();
-        let input_bytes = raster.nbytes() * job.array.input_bands().len() as u64
-            / raster.band_count().max(1) as u64;
         SaveReport {
             file_bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
             path,
@@ -288,7 +285,7 @@ impl Save {
             // Closing flushes the last tiles through the compressor: part of the save.
             elapsed: start.elapsed(),
             chunks_elapsed,
-            input_bytes,
+            input_bytes: job.array.input_bytes(),
             compression: self.compression,
             dtype: job.array.out_type,
             layout: self.layout,

@@ -30,6 +30,12 @@ impl OutputType {
     }
 
     /// Bytes per stored value.
+    ///
+    /// ```
+    /// use rasterlab::core::dtype::OutputType;
+    /// assert_eq!(OutputType::Float32.bytes(), 4);
+    /// assert_eq!(OutputType::Byte.bytes(), 1);
+    /// ```
     pub fn bytes(self) -> u8 {
         match self {
             OutputType::Byte => 1,

@@ -231,10 +231,10 @@ impl Save {
             (r, None) => r?,
         };
         let mut st = state.into_inner();
+        // Recorded from here on only: while this rank's own run is on, its writer row
+        // already spans these writes (they happen within its own chunks' writes).
+        st.record = true;
         while st.written < job.grid.len() {
-            // Recorded from here on only: while this rank's own run is on, its writer row
-            // already spans these writes (they happen within its own chunks' writes).
-            st.record = true;
             if !st.drain(link, job)? {
                 job.cancel.check()?;
                 std::thread::sleep(IDLE);
@@ -328,12 +328,9 @@ fn encode_weight(compression: Compression) -> f64 {
 /// `mpirun -n 2` on 2 cores: an equal split kept rank 1 idle half the run.
 fn writer_share(job: &Job, compression: Compression, ranks: usize) -> f64 {
     let r = ranks.max(1) as f64;
-    let raster = job.array.raster();
-    let pixels = (raster.size().0 * raster.size().1).max(1) as f64;
-    // The same count of input bytes the report gives.
-    let input = raster.nbytes() as f64 * job.array.input_bands().len() as f64
-        / raster.band_count().max(1) as f64;
-    let output = pixels * job.spec.bands as f64 * f64::from(job.spec.dtype.bytes());
+    let (w, h) = job.spec.size;
+    let input = job.array.input_bytes() as f64;
+    let output = (w * h) as f64 * job.spec.bands as f64 * f64::from(job.spec.dtype.bytes());
     let encode = encode_weight(compression) * output / input.max(1.0);
     ((1.0 - encode * (r - 1.0)) / r).clamp(0.0, 1.0 / r)
 }

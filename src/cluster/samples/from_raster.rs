@@ -107,15 +107,7 @@ impl Samples {
                 ),
             });
         }
-        let values = Array2::from_shape_vec((n, bands.len()), values)
-            .map_err(|e| Error::invalid("samples", e.to_string()))?;
-        Ok(Samples {
-            values: Values::F32(values),
-            indices: Some(indices),
-            grid: Some(SourceGrid::of(raster)),
-            names: bands.iter().map(|s| s.to_string()).collect(),
-            scaler: None,
-        })
+        Samples::of_pixels(raster, bands, Pixels { values, indices })
     }
 
     /// The valid pixels of one window of `raster` (pixel indices refer to the whole
@@ -143,9 +135,13 @@ impl Samples {
         let decoded = a
             .as_slice()
             .ok_or_else(|| Error::internal("read: non-contiguous band array"))?;
-        let Pixels { values, indices } = valid_pixels(decoded, bands.len(), window, w);
-        let n = indices.len();
-        let values = Array2::from_shape_vec((n, bands.len()), values)
+        Samples::of_pixels(raster, bands, valid_pixels(decoded, bands.len(), window, w))
+    }
+
+    /// Samples of `pixels` (row-major, `bands.len()` values per pixel) of `raster`.
+    fn of_pixels(raster: &Raster, bands: &[&str], pixels: Pixels) -> Result<Samples> {
+        let Pixels { values, indices } = pixels;
+        let values = Array2::from_shape_vec((indices.len(), bands.len()), values)
             .map_err(|e| Error::invalid("samples", e.to_string()))?;
         Ok(Samples {
             values: Values::F32(values),
